@@ -1,0 +1,22 @@
+"""Model specs and loaders: a name or path in, a runnable diffusers pipeline out."""
+
+import os
+
+# transformers warns about torchvision on import; the harness output must stay readable.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+from models.errors import ModelError  # noqa: E402
+from models.loader import RANDOM, LoadedModel, load_model  # noqa: E402
+from models.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec, model_names  # noqa: E402
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "RANDOM",
+    "REGISTRY",
+    "LoadedModel",
+    "ModelError",
+    "ModelSpec",
+    "get_spec",
+    "load_model",
+    "model_names",
+]

@@ -1,0 +1,94 @@
+"""Load real weights from a local diffusers folder or a single checkpoint file, offline."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
+
+from models.errors import ModelError
+from models.registry import ModelSpec
+from models.tokenizer import build_clip_tokenizer
+
+PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
+
+
+def _refuse_pickle(path: Path) -> None:
+    raise ModelError(
+        f"refusing {path}: pickle-based weights ({', '.join(PICKLE_SUFFIXES)}) can run code when loaded; "
+        "convert them to .safetensors, or pass --allow-pickle if you trust the file"
+    )
+
+
+def load_folder(path: Path, allow_pickle: bool) -> DiffusionPipeline:
+    if not (path / "model_index.json").is_file():
+        raise ModelError(f"{path} is not a diffusers folder: it has no model_index.json")
+    has_safetensors = any(path.rglob("*.safetensors"))
+    if not has_safetensors and not allow_pickle:
+        _refuse_pickle(path)
+    try:
+        pipe = DiffusionPipeline.from_pretrained(
+            path,
+            local_files_only=True,
+            use_safetensors=None if allow_pickle else True,
+        )
+    except (OSError, ValueError, EnvironmentError) as error:
+        raise ModelError(f"cannot load the diffusers folder {path}: {error}") from error
+    if hasattr(pipe, "safety_checker") and getattr(pipe, "safety_checker", None) is not None:
+        # The checker blacks out images it dislikes, which would corrupt PSNR/FID.
+        pipe.safety_checker = None
+    return pipe
+
+
+def _write_config_folder(spec: ModelSpec, root: Path) -> None:
+    """A diffusers layout holding only configs, for from_single_file to build onto."""
+    xl = spec.xl
+    pipeline_class = "StableDiffusionXLPipeline" if xl else "StableDiffusionPipeline"
+    index = {
+        "_class_name": pipeline_class,
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "scheduler": ["diffusers", "EulerDiscreteScheduler"],
+    }
+    if xl:
+        index["text_encoder_2"] = ["transformers", "CLIPTextModelWithProjection"]
+        index["tokenizer_2"] = ["transformers", "CLIPTokenizer"]
+    else:
+        index["safety_checker"] = [None, None]
+        index["feature_extractor"] = [None, None]
+    (root / "model_index.json").write_text(json.dumps(index))
+    for name, class_name in (("unet", "UNet2DConditionModel"), ("vae", "AutoencoderKL")):
+        (root / name).mkdir()
+        config = {"_class_name": class_name, **spec.components[name]}
+        (root / name / "config.json").write_text(json.dumps(config))
+    for name in ("text_encoder", "text_encoder_2"):
+        if name in spec.components:
+            (root / name).mkdir()
+            arch = "CLIPTextModelWithProjection" if name == "text_encoder_2" else "CLIPTextModel"
+            config = {"architectures": [arch], "model_type": "clip_text_model", **spec.components[name]}
+            (root / name / "config.json").write_text(json.dumps(config))
+    (root / "scheduler").mkdir()
+    scheduler = {"_class_name": "EulerDiscreteScheduler", **spec.components["scheduler"]}
+    (root / "scheduler" / "scheduler_config.json").write_text(json.dumps(scheduler))
+    for name in ("tokenizer", "tokenizer_2") if xl else ("tokenizer",):
+        build_clip_tokenizer().save_pretrained(root / name)
+
+
+def load_single_file(spec: ModelSpec, path: Path, allow_pickle: bool) -> DiffusionPipeline:
+    if path.suffix in PICKLE_SUFFIXES and not allow_pickle:
+        _refuse_pickle(path)
+    pipeline_class = StableDiffusionXLPipeline if spec.xl else StableDiffusionPipeline
+    with tempfile.TemporaryDirectory(prefix="diffbench-config-") as config_dir:
+        _write_config_folder(spec, Path(config_dir))
+        try:
+            return pipeline_class.from_single_file(
+                str(path), config=config_dir, local_files_only=True
+            )
+        except (OSError, ValueError, KeyError, RuntimeError) as error:
+            raise ModelError(
+                f"cannot load {path} as a {spec.name} checkpoint: {error}"
+            ) from error

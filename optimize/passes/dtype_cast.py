@@ -1,0 +1,61 @@
+"""fp32 (the baseline), fp16 and bf16: cast every torch component of the pipeline."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from diffusers import DiffusionPipeline
+
+from optimize.passes.base import BuildContext, Pass
+from optimize.passes.registry import register
+
+
+def torch_components(pipeline: DiffusionPipeline) -> dict[str, torch.nn.Module]:
+    return {name: part for name, part in pipeline.components.items() if isinstance(part, torch.nn.Module)}
+
+
+class _DtypeCast(Pass):
+    dtype: ClassVar[torch.dtype]
+
+    def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
+        clash = [p.name for p in earlier if p.sets_dtype is not None]
+        if clash:
+            return f"{self.name} after {clash[0]}: a recipe sets the compute dtype once"
+        return None
+
+    def apply(self, pipeline: DiffusionPipeline, context: BuildContext) -> DiffusionPipeline:
+        for module in torch_components(pipeline).values():
+            # nn.Module.to, not ModelMixin.to: the latter warns on every cast of a built model.
+            torch.nn.Module.to(module, dtype=self.dtype)
+        return pipeline
+
+
+@register
+class Fp32(_DtypeCast):
+    name = "fp32"
+    summary = "the baseline: every component in float32"
+    dtype = torch.float32
+    sets_dtype = torch.float32
+
+
+@register
+class Fp16(_DtypeCast):
+    name = "fp16"
+    summary = "every component cast to float16"
+    dtype = torch.float16
+    sets_dtype = torch.float16
+
+
+@register
+class Bf16(_DtypeCast):
+    name = "bf16"
+    summary = "every component cast to bfloat16"
+    dtype = torch.bfloat16
+    sets_dtype = torch.bfloat16
+
+    def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            name = torch.cuda.get_device_name(device)
+            return f"bf16 needs compute capability 8.0+ (Ampere or newer); {name} has none"
+        return super().unsupported_reason(device, earlier)

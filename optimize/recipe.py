@@ -1,0 +1,52 @@
+"""A recipe: passes joined by '+', with one canonical spelling (the report's `variant`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from optimize.errors import PassUnsupported
+from optimize.passes import Pass, pass_class
+from optimize.recipe_syntax import parse_calls
+
+BASELINE = "fp32"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    passes: tuple[Pass, ...]
+
+    @property
+    def canonical(self) -> str:
+        return "+".join(p.canonical() for p in self.passes)
+
+    def __str__(self) -> str:
+        return self.canonical
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for p in reversed(self.passes):
+            if p.sets_dtype is not None:
+                return p.sets_dtype
+        return torch.float32
+
+    def unsupported_reason(self, device: torch.device) -> str | None:
+        for index, p in enumerate(self.passes):
+            reason = p.unsupported_reason(device, list(self.passes[:index]))
+            if reason:
+                return reason
+        return None
+
+    def require_supported(self, device: torch.device) -> None:
+        reason = self.unsupported_reason(device)
+        if reason:
+            raise PassUnsupported(f"{self.canonical} on {device}: {reason}")
+
+
+def parse_recipe(text: str) -> Recipe:
+    return Recipe(tuple(pass_class(call.name).bind(call) for call in parse_calls(text)))
+
+
+def canonical_recipe(text: str) -> str:
+    return parse_recipe(text).canonical

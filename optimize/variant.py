@@ -1,0 +1,116 @@
+"""Build a recipe on a model, or load it from the variant cache."""
+
+from __future__ import annotations
+
+import copy
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import torch
+from diffusers import DiffusionPipeline
+
+from models import LoadedModel
+from optimize.cache import VariantCache, cache_key
+from optimize.passes import BuildContext
+from optimize.recipe import Recipe
+from optimize.serialize import (
+    STATE_DICT_FORMAT,
+    component_dtypes,
+    count_parameters,
+    restore_state,
+    save_state,
+    to_device,
+)
+
+_VERSIONED = ("torch", "diffusers", "transformers", "safetensors")
+
+
+def library_versions() -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for package in _VERSIONED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    return versions
+
+
+def device_label(device: torch.device) -> str:
+    """Builds for one GPU model may not suit another (engines, kernels), so the name is in the key."""
+    if device.type == "cuda":
+        return f"cuda/{torch.cuda.get_device_name(device)}"
+    return f"cpu/{platform.machine()}"
+
+
+@dataclass
+class Variant:
+    recipe: Recipe
+    pipeline: DiffusionPipeline
+    manifest: dict[str, Any]
+    build_s: float
+    cache_hit: bool
+    size_bytes: int
+
+    @property
+    def name(self) -> str:
+        return self.recipe.canonical
+
+    @property
+    def params(self) -> int:
+        return count_parameters(self.pipeline)
+
+
+def variant_key(model: LoadedModel, recipe: Recipe, device: torch.device) -> str:
+    return cache_key(
+        {
+            "model": model.fingerprint,
+            "recipe": recipe.canonical,
+            "versions": library_versions(),
+            "device": device_label(device),
+            "format": STATE_DICT_FORMAT,
+        }
+    )
+
+
+def build_variant(
+    model: LoadedModel, recipe: Recipe, device: torch.device, cache: VariantCache, seed: int = 0
+) -> Variant:
+    """Raises PassUnsupported (with the reason) before doing any work if the recipe can't run here."""
+    recipe.require_supported(device)
+    key = variant_key(model, recipe, device)
+    started = time.perf_counter()
+    with cache.lock(key):
+        entry = cache.load(key)
+        cache_hit = entry is not None
+        if entry is None:
+            pipeline = copy.deepcopy(model.pipeline)
+            context = BuildContext(device=device, seed=seed)
+            for step in recipe.passes:
+                pipeline = step.apply(pipeline, context)
+            manifest = {
+                "model": model.name,
+                "weights": model.weights,
+                "model_fingerprint": model.fingerprint,
+                "recipe": recipe.canonical,
+                "versions": library_versions(),
+                "device": device_label(device),
+                "format": STATE_DICT_FORMAT,
+                "dtypes": component_dtypes(pipeline),
+                "build_s": time.perf_counter() - started,
+                "checks": context.notes,
+            }
+            entry = cache.store(key, manifest, lambda folder, built=pipeline: save_state(built, folder))
+        else:
+            pipeline = restore_state(model.pipeline, entry.folder)
+    to_device(pipeline, device)
+    return Variant(
+        recipe=recipe,
+        pipeline=pipeline,
+        manifest=entry.manifest,
+        build_s=time.perf_counter() - started,
+        cache_hit=cache_hit,
+        size_bytes=entry.size_bytes,
+    )

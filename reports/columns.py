@@ -1,0 +1,99 @@
+"""The report's columns: their order, their type, and where each one comes from in a saved run.
+
+The loader is generic over this table, so adding a column is one line here. Each column
+names one or more *sources*; the first source that holds a non-null value wins. A source is
+a path of keys into the per-row context the loader builds:
+
+- ``file``: ``{"run": <file stem>, "source": <file path>}``
+- ``run``: the whole pytest-benchmark JSON document
+- ``benchmark``: the benchmark entry (or the ``diffbench.rows`` entry for a failure row)
+- ``extra_info``: that entry's ``extra_info``
+- ``stats``: that entry's ``stats`` (empty for failure rows, so their latencies are NaN)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["str", "float", "int", "bool", "datetime"]
+Source = tuple[str, ...]
+
+# pandas dtype of each kind: every one holds a missing value (NaN / <NA> / NaT) without
+# falling back to object, so numeric columns stay numeric (`df.latency_median_s > 0` works).
+DTYPES: dict[Kind, str] = {
+    "str": "str",
+    "float": "float64",
+    "int": "Int64",
+    "bool": "boolean",
+    "datetime": "datetime64[us, UTC]",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    sources: tuple[Source, ...]
+    doc: str
+
+    @property
+    def dtype(self) -> str:
+        return DTYPES[self.kind]
+
+
+def _extra(name: str, kind: Kind, doc: str, key: str | None = None) -> Column:
+    """A column read from ``extra_info`` under its own name (or ``key``)."""
+    return Column(name, kind, (("extra_info", key or name),), doc)
+
+
+_DIFFBENCH_MACHINE: Source = ("run", "machine_info", "diffbench")
+
+COLUMN_SPECS: tuple[Column, ...] = (
+    # The required columns, in this order.
+    Column("run", "str", (("file", "run"),), "the run file's stem, e.g. 0001_first"),
+    Column(
+        "machine",
+        "str",
+        (_DIFFBENCH_MACHINE + ("machine",), ("run", "machine_info", "node")),
+        "diffbench machine fingerprint, else pytest-benchmark's node name",
+    ),
+    _extra("model", "str", "model registry name or local path"),
+    _extra("variant", "str", "canonical recipe text"),
+    _extra("profile", "str", "hardware profile"),
+    _extra("device", "str", "torch device"),
+    _extra("status", "str", "ok, nan, oom, unsupported, error, timeout"),
+    _extra("workload", "str", "canonical workload text"),
+    Column("latency_median_s", "float", (("stats", "median"),), "median seconds per call"),
+    Column("latency_iqr_s", "float", (("stats", "iqr"),), "interquartile range of seconds per call"),
+    _extra("step_median_ms", "float", "median denoising step time"),
+    _extra("build_s", "float", "time to build or load the variant"),
+    _extra("peak_vram_mib", "float", "torch.cuda.max_memory_allocated", key="peak_vram_allocated_mib"),
+    _extra("peak_ram_mib", "float", "peak RSS sampled during generation"),
+    _extra("params", "int", "parameters of all pipeline components"),
+    _extra("size_mb", "float", "bytes on disk of the variant's artefacts / 1e6"),
+    _extra("psnr_vs_baseline", "float", "dB against the baseline image; inf when identical"),
+    _extra("fid", "float", "Frechet inception distance"),
+    # Extras.
+    _extra("reason", "str", "why, when status is not ok"),
+    _extra("weights", "str", "random or the local weights path"),
+    _extra("dtype", "str", "compute dtype of the UNet"),
+    _extra("cache_hit", "bool", "the variant came from the variant cache"),
+    _extra("first_call_s", "float", "first generation after the build"),
+    _extra("text_encoder_s", "float", "median text-encoder time per generation"),
+    _extra("vae_decode_s", "float", "median VAE decode time per generation"),
+    Column("latency_mean_s", "float", (("stats", "mean"),), "mean seconds per call"),
+    Column("latency_min_s", "float", (("stats", "min"),), "fastest call, seconds"),
+    # diffbench's own count first; a plain pytest-benchmark run still has stats.rounds.
+    Column("rounds", "int", (("extra_info", "rounds"), ("stats", "rounds")), "timed rounds"),
+    _extra("peak_vram_reserved_mib", "float", "torch.cuda.max_memory_reserved"),
+    _extra("peak_vram_nvml_mib", "float", "NVML process memory, CUDA context included"),
+    _extra("macs_g", "float", "multiply-accumulates per UNet call, billions"),
+    Column("gpu", "str", (_DIFFBENCH_MACHINE + ("gpu",),), "GPU name, empty on CPU-only machines"),
+    Column("datetime", "datetime", (("run", "datetime"),), "when the run was saved (UTC)"),
+    Column("source", "str", (("file", "source"),), "path of the run file"),
+    Column("name", "str", (("benchmark", "name"),), "pytest-benchmark's benchmark name"),
+)
+
+COLUMNS: list[str] = [column.name for column in COLUMN_SPECS]
+BY_NAME: dict[str, Column] = {column.name: column for column in COLUMN_SPECS}
