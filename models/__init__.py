@@ -5,9 +5,9 @@ import os
 # transformers warns about torchvision on import; the harness output must stay readable.
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-from models.errors import ModelError  # noqa: E402
-from models.loader import RANDOM, LoadedModel, load_model  # noqa: E402
-from models.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec, model_names  # noqa: E402
+from models.errors import ModelError
+from models.loader import RANDOM, LoadedModel, load_model
+from models.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec, model_names
 
 __all__ = [
     "DEFAULT_MODEL",

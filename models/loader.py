@@ -27,7 +27,9 @@ class LoadedModel:
 def _existing_path(text: str, what: str) -> Path:
     path = Path(text).expanduser()
     if not path.exists():
-        raise ModelError(f"{what} {text!r} does not exist: give a model name ({', '.join(REGISTRY)}) or an existing path")
+        raise ModelError(
+            f"{what} {text!r} does not exist: give a model name ({', '.join(REGISTRY)}) or an existing path"
+        )
     return path.resolve()
 
 
@@ -36,7 +38,9 @@ def load_model(model: str, weights: str = RANDOM, seed: int = 0, allow_pickle: b
     if model not in REGISTRY:
         if "/" in model or model.startswith(".") or Path(model).exists():
             folder = _existing_path(model, "model path")
-            return LoadedModel(str(folder), str(folder), files_fingerprint(folder), load_folder(folder, allow_pickle))
+            return LoadedModel(
+                str(folder), str(folder), files_fingerprint(folder), load_folder(folder, allow_pickle)
+            )
         get_spec(model)  # raises the one-line "unknown model" error
     spec = get_spec(model)
     if weights == RANDOM:
@@ -46,5 +50,7 @@ def load_model(model: str, weights: str = RANDOM, seed: int = 0, allow_pickle: b
         raise ModelError(f"model {spec.name!r} has no real weights: use --weights random")
     path = _existing_path(weights, "weights path")
     fingerprint = files_fingerprint(path)
-    pipeline = load_folder(path, allow_pickle) if path.is_dir() else load_single_file(spec, path, allow_pickle)
+    pipeline = (
+        load_folder(path, allow_pickle) if path.is_dir() else load_single_file(spec, path, allow_pickle)
+    )
     return LoadedModel(spec.name, str(path), fingerprint, pipeline)

@@ -25,18 +25,17 @@ def _refuse_pickle(path: Path) -> None:
 def load_folder(path: Path, allow_pickle: bool) -> DiffusionPipeline:
     if not (path / "model_index.json").is_file():
         raise ModelError(f"{path} is not a diffusers folder: it has no model_index.json")
-    has_safetensors = any(path.rglob("*.safetensors"))
-    if not has_safetensors and not allow_pickle:
-        _refuse_pickle(path)
     try:
+        # use_safetensors=True makes diffusers refuse a component that only has pickle weights.
         pipe = DiffusionPipeline.from_pretrained(
-            path,
-            local_files_only=True,
-            use_safetensors=None if allow_pickle else True,
+            path, local_files_only=True, use_safetensors=None if allow_pickle else True
         )
-    except (OSError, ValueError, EnvironmentError) as error:
-        raise ModelError(f"cannot load the diffusers folder {path}: {error}") from error
-    if hasattr(pipe, "safety_checker") and getattr(pipe, "safety_checker", None) is not None:
+    except (OSError, ValueError) as error:
+        pickles = sorted(p for p in path.rglob("*") if p.suffix in PICKLE_SUFFIXES)
+        if pickles and not allow_pickle:
+            _refuse_pickle(pickles[0])
+        raise ModelError(f"cannot load the diffusers folder {path}: {str(error).splitlines()[0]}") from error
+    if getattr(pipe, "safety_checker", None) is not None:
         # The checker blacks out images it dislikes, which would corrupt PSNR/FID.
         pipe.safety_checker = None
     return pipe
@@ -85,10 +84,6 @@ def load_single_file(spec: ModelSpec, path: Path, allow_pickle: bool) -> Diffusi
     with tempfile.TemporaryDirectory(prefix="diffbench-config-") as config_dir:
         _write_config_folder(spec, Path(config_dir))
         try:
-            return pipeline_class.from_single_file(
-                str(path), config=config_dir, local_files_only=True
-            )
+            return pipeline_class.from_single_file(str(path), config=config_dir, local_files_only=True)
         except (OSError, ValueError, KeyError, RuntimeError) as error:
-            raise ModelError(
-                f"cannot load {path} as a {spec.name} checkpoint: {error}"
-            ) from error
+            raise ModelError(f"cannot load {path} as a {spec.name} checkpoint: {error}") from error

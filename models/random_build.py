@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from diffusers import (
     AutoencoderKL,
+    DiffusionPipeline,
     EulerDiscreteScheduler,
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
-from diffusers import DiffusionPipeline
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from models.registry import ModelSpec
@@ -33,9 +33,7 @@ def build_random_pipeline(spec: ModelSpec, seed: int) -> DiffusionPipeline:
     scheduler = EulerDiscreteScheduler(**parts["scheduler"])
     tokenizer = build_clip_tokenizer()
     if spec.xl:
-        text_encoder_2 = _frozen(
-            CLIPTextModelWithProjection(CLIPTextConfig(**parts["text_encoder_2"]))
-        )
+        text_encoder_2 = _frozen(CLIPTextModelWithProjection(CLIPTextConfig(**parts["text_encoder_2"])))
         return StableDiffusionXLPipeline(
             vae=vae,
             text_encoder=text_encoder,

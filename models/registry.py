@@ -31,7 +31,9 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         ModelSpec("sd15", "Stable Diffusion 1.5 architecture", configs.SD15, native_resolution=512),
         ModelSpec("sd21", "Stable Diffusion 2.1 (768-v) architecture", configs.SD21, native_resolution=768),
-        ModelSpec("sdxl", "Stable Diffusion XL base architecture", configs.SDXL, native_resolution=1024, xl=True),
+        ModelSpec(
+            "sdxl", "Stable Diffusion XL base architecture", configs.SDXL, native_resolution=1024, xl=True
+        ),
     )
 }
 

@@ -115,12 +115,20 @@ class VariantCache:
         try:
             write(staging)
             artefacts = {
-                path.relative_to(staging).as_posix(): {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+                path.relative_to(staging).as_posix(): {
+                    "bytes": path.stat().st_size,
+                    "sha256": file_sha256(path),
+                }
                 for path in sorted(staging.rglob("*"))
                 if path.is_file()
             }
-            full = {**manifest, "key": key, "cache_schema": CACHE_SCHEMA, "artefacts": artefacts,
-                    "stored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            full = {
+                **manifest,
+                "key": key,
+                "cache_schema": CACHE_SCHEMA,
+                "artefacts": artefacts,
+                "stored_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
             (staging / MANIFEST).write_text(json.dumps(full, indent=2, default=str))
             target = self.folder(key)
             if target.exists():

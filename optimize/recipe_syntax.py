@@ -16,7 +16,9 @@ from optimize.errors import RecipeError
 
 Value = int | float | str | bool
 
-_TOKEN = re.compile(r"\s*(?:(?P<number>[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_][\w\-.]*)|(?P<punct>[+(),=]))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<number>[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)|(?P<name>[A-Za-z_][\w\-.]*)|(?P<punct>[+(),=]))"
+)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ class Param:
         if self.choices is not None and value not in self.choices:
             accepted = ", ".join(map(str, self.choices))
             raise RecipeError(f"{pass_name}: {self.name}={value!r} is not one of {accepted}")
-        if self.low is not None and not value > self.low or self.high is not None and not value < self.high:
+        if (self.low is not None and not value > self.low) or (
+            self.high is not None and not value < self.high
+        ):
             raise RecipeError(f"{pass_name}: {self.name}={value!r} is outside ({self.low}, {self.high})")
         return value
 

@@ -1,0 +1,1 @@
+"""Instruments, hardware context and the pytest-benchmark suite."""

@@ -1,0 +1,1 @@
+"""Clocks, memory samplers and quality metrics: each measures one thing."""

@@ -1,0 +1,102 @@
+"""Peak memory: host RSS sampled in a thread, CUDA allocator peaks, NVML process memory."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import psutil
+import torch
+
+MIB = 1 << 20
+
+
+class RssSampler:
+    """Peak resident set size of this process while the block runs, sampled every `interval` s.
+
+    One snapshot at the end would miss the peak: activations are freed before the
+    call returns.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.process = psutil.Process(os.getpid())
+        self.peak_bytes = 0
+        self.start_bytes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self.process.memory_info().rss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self.start_bytes = self.process.memory_info().rss
+        self.peak_bytes = self.start_bytes
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self.process.memory_info().rss)
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_bytes / MIB
+
+
+class CudaPeak:
+    """torch allocator peaks since `reset`, plus NVML's view of this process (CUDA context included)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._nvml_peak: float | None = None
+
+    def reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def sample_nvml(self) -> None:
+        used = nvml_process_mib(self.device)
+        if used is not None:
+            self._nvml_peak = max(self._nvml_peak or 0.0, used)
+
+    def read(self) -> dict[str, float | None]:
+        if self.device.type != "cuda":
+            return {
+                "peak_vram_allocated_mib": None,
+                "peak_vram_reserved_mib": None,
+                "peak_vram_nvml_mib": None,
+            }
+        self.sample_nvml()
+        return {
+            "peak_vram_allocated_mib": torch.cuda.max_memory_allocated(self.device) / MIB,
+            "peak_vram_reserved_mib": torch.cuda.max_memory_reserved(self.device) / MIB,
+            "peak_vram_nvml_mib": self._nvml_peak,
+        }
+
+
+def nvml_process_mib(device: torch.device) -> float | None:
+    """None when NVML (nvidia-ml-py) is absent or can't see this process."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        pid = os.getpid()
+        processes: list[Any] = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+        used = [p.usedGpuMemory for p in processes if p.pid == pid and p.usedGpuMemory]
+        return used[0] / MIB if used else None
+    except pynvml.NVMLError:
+        return None

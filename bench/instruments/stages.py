@@ -1,0 +1,115 @@
+"""Per-stage times of one generation: text encoder, each denoising step, VAE decode.
+
+Hooks are installed for the duration of a `with` block and removed after, so the
+pipeline is left as it was. Steps are timed from diffusers' `callback_on_step_end`:
+step i lasts from the end of step i-1 (or the first UNet call) to the end of step i.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from diffusers import DiffusionPipeline
+
+from bench.instruments.clock import synced_now
+
+_TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
+
+
+@dataclass
+class GenerationStages:
+    text_encoder_s: float = 0.0
+    step_s: list[float] = field(default_factory=list)
+    vae_decode_s: float = 0.0
+
+
+class StageRecorder:
+    def __init__(self, pipeline: DiffusionPipeline, device: torch.device) -> None:
+        self.pipeline = pipeline
+        self.device = device
+        self.generations: list[GenerationStages] = []
+        self._handles: list[Any] = []
+        self._text_started = 0.0
+        self._last_mark: float | None = None
+        self._original_decode: Callable[..., Any] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def __enter__(self) -> StageRecorder:
+        for name in _TEXT_ENCODERS:
+            encoder = getattr(self.pipeline, name, None)
+            if isinstance(encoder, torch.nn.Module):
+                self._handles.append(encoder.register_forward_pre_hook(self._text_pre))
+                self._handles.append(encoder.register_forward_hook(self._text_post))
+        self._handles.append(self.pipeline.unet.register_forward_pre_hook(self._unet_pre))
+        vae = self.pipeline.vae
+        self._original_decode = vae.decode
+        vae.decode = self._timed_decode
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        # Drop the instance attribute so the class method is visible again.
+        del self.pipeline.vae.decode
+
+    def start_generation(self) -> None:
+        self.generations.append(GenerationStages())
+        self._last_mark = None
+
+    def clear(self) -> None:
+        self.generations.clear()
+
+    # -- hooks -----------------------------------------------------------------------
+    @property
+    def _current(self) -> GenerationStages:
+        if not self.generations:
+            self.start_generation()
+        return self.generations[-1]
+
+    def _text_pre(self, module: torch.nn.Module, args: Any) -> None:
+        self._text_started = synced_now(self.device)
+
+    def _text_post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
+        self._current.text_encoder_s += synced_now(self.device) - self._text_started
+
+    def _unet_pre(self, module: torch.nn.Module, args: Any) -> None:
+        if self._last_mark is None:
+            self._last_mark = synced_now(self.device)
+
+    def step_callback(
+        self, pipeline: DiffusionPipeline, step: int, timestep: Any, callback_kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        now = synced_now(self.device)
+        if self._last_mark is not None:
+            self._current.step_s.append(now - self._last_mark)
+        self._last_mark = now
+        return callback_kwargs
+
+    def _timed_decode(self, *args: Any, **kwargs: Any) -> Any:
+        assert self._original_decode is not None
+        started = synced_now(self.device)
+        result = self._original_decode(*args, **kwargs)
+        self._current.vae_decode_s += synced_now(self.device) - started
+        return result
+
+    # -- summary ---------------------------------------------------------------------
+    def summary(self) -> dict[str, float | None]:
+        if not self.generations:
+            return {"text_encoder_s": None, "step_median_ms": None, "step_iqr_ms": None, "vae_decode_s": None}
+        steps = [s for g in self.generations for s in g.step_s]
+        return {
+            "text_encoder_s": statistics.median(g.text_encoder_s for g in self.generations),
+            "step_median_ms": statistics.median(steps) * 1e3 if steps else None,
+            "step_iqr_ms": _iqr(steps) * 1e3 if len(steps) > 1 else None,
+            "vae_decode_s": statistics.median(g.vae_decode_s for g in self.generations),
+        }
+
+
+def _iqr(values: list[float]) -> float:
+    quartiles = statistics.quantiles(values, n=4, method="inclusive")
+    return quartiles[2] - quartiles[0]

@@ -1,0 +1,27 @@
+"""Swap a pipeline's scheduler by short name, keeping the model's noise schedule."""
+
+from __future__ import annotations
+
+from diffusers import (
+    DDIMScheduler,
+    DiffusionPipeline,
+    DPMSolverMultistepScheduler,
+    EulerDiscreteScheduler,
+    PNDMScheduler,
+)
+
+_CLASSES = {
+    "euler": EulerDiscreteScheduler,
+    "ddim": DDIMScheduler,
+    "dpm++2m": DPMSolverMultistepScheduler,
+    "pndm": PNDMScheduler,
+}
+
+
+def set_scheduler(pipeline: DiffusionPipeline, name: str) -> None:
+    """`default` keeps whatever the model shipped with."""
+    if name == "default":
+        return
+    scheduler_class = _CLASSES[name]
+    if not isinstance(pipeline.scheduler, scheduler_class):
+        pipeline.scheduler = scheduler_class.from_config(pipeline.scheduler.config)

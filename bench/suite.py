@@ -1,0 +1,164 @@
+"""The session's work: one model, its variants built one at a time, baseline images for PSNR,
+and the rows of variants that could not be timed."""
+
+from __future__ import annotations
+
+import gc
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.devices import profile_for
+from bench.generate import generate
+from bench.instruments.quality import has_non_finite, psnr
+from bench.measure import measure
+from bench.schedulers import set_scheduler
+from bench.suite_config import SuiteConfig
+from bench.workload import Workload
+from models import LoadedModel, load_model
+from optimize import BASELINE, Variant, VariantCache, build_variant, parse_recipe
+
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Case:
+    variant: str
+    workload: Workload
+
+    @property
+    def test_id(self) -> str:
+        return f"{self.variant}-{self.workload.test_id}"
+
+
+class OutOfMemory(Exception):
+    pass
+
+
+def _is_oom(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError | MemoryError)
+
+
+class Suite:
+    def __init__(self, config: SuiteConfig) -> None:
+        self.config = config
+        self.cache = VariantCache(config.cache_root)
+        self.failure_rows: list[dict[str, Any]] = []
+        self._model: LoadedModel | None = None
+        self._variant: Variant | None = None
+        self._references: dict[str, np.ndarray] = {}
+
+    def cases(self) -> list[Case]:
+        return [Case(v, w) for v in self.config.variants for w in self.config.workloads]
+
+    @property
+    def model(self) -> LoadedModel:
+        if self._model is None:
+            self._model = load_model(
+                self.config.model, self.config.weights, seed=0, allow_pickle=self.config.allow_pickle
+            )
+        return self._model
+
+    def row(self, case: Case) -> dict[str, Any]:
+        """The extra_info skeleton: context first, every measured field null until measured."""
+        return {
+            "schema": SCHEMA,
+            "model": self.model.name,
+            "weights": self.model.weights,
+            "variant": case.variant,
+            "baseline_variant": BASELINE,
+            "device": str(self.config.device),
+            "profile": profile_for(self.config.device),
+            "dtype": str(parse_recipe(case.variant).dtype).removeprefix("torch."),
+            "workload": case.workload.label,
+            "workload_detail": case.workload.detail(),
+            "status": None,
+            "reason": "",
+            "rounds": None,
+            "first_call_s": None,
+            "build_s": None,
+            "cache_hit": None,
+            "text_encoder_s": None,
+            "step_median_ms": None,
+            "step_iqr_ms": None,
+            "vae_decode_s": None,
+            "peak_vram_allocated_mib": None,
+            "peak_vram_reserved_mib": None,
+            "peak_vram_nvml_mib": None,
+            "peak_ram_mib": None,
+            "params": None,
+            "size_mb": None,
+            "psnr_vs_baseline": None,
+            "fid": None,
+            "macs_g": None,
+        }
+
+    # -- variants ------------------------------------------------------------------------
+    def _release_variant(self) -> None:
+        self._variant = None
+        gc.collect()
+        if self.config.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def variant(self, name: str) -> Variant:
+        """One variant in memory at a time, so RAM and VRAM peaks belong to the variant measured."""
+        if self._variant is not None and self._variant.name == name:
+            return self._variant
+        self._release_variant()
+        self._variant = build_variant(self.model, parse_recipe(name), self.config.device, self.cache)
+        return self._variant
+
+    def reference(self, workload: Workload) -> np.ndarray | None:
+        """The baseline's image for this workload's seed, generated once per session."""
+        if workload.label not in self._references:
+            baseline = self.variant(BASELINE)
+            set_scheduler(baseline.pipeline, workload.scheduler)
+            baseline.pipeline.set_progress_bar_config(disable=True)
+            self._references[workload.label] = generate(baseline.pipeline, workload, self.config.device)
+        return self._references.get(workload.label)
+
+    # -- one benchmark -------------------------------------------------------------------
+    def run(self, case: Case, benchmark: Any, info: dict[str, Any]) -> None:
+        """Fills `info`; raises PassUnsupported or OutOfMemory for rows that could not be timed."""
+        config = self.config
+        if case.variant != BASELINE:
+            # Before the variant is built: the baseline must not share memory with it.
+            self.reference(case.workload)
+        try:
+            variant = self.variant(case.variant)
+            info.update(
+                build_s=variant.build_s,
+                cache_hit=variant.cache_hit,
+                params=variant.params,
+                size_mb=variant.size_bytes / 1e6,
+            )
+            result = measure(
+                variant.pipeline, case.workload, config.device, benchmark, config.rounds, config.warmup
+            )
+        except Exception as error:
+            if _is_oom(error):
+                self._release_variant()
+                raise OutOfMemory(f"out of memory: {error}".splitlines()[0]) from error
+            raise
+        if case.variant == BASELINE:
+            self._references.setdefault(case.workload.label, result.images)
+        info.update(result.stages)
+        info.update(result.vram)
+        info.update(rounds=config.rounds, first_call_s=result.first_call_s, peak_ram_mib=result.peak_ram_mib)
+        reference = self._references.get(case.workload.label)
+        if case.variant != BASELINE and reference is not None:
+            value = psnr(result.images, reference)
+            info["psnr_vs_baseline"] = None if math.isnan(value) else value
+        if has_non_finite(result.images):
+            info.update(status="nan", reason="the generated image has NaN or inf pixels")
+        else:
+            info.update(status="ok")
+
+    def record_failure(
+        self, item_name: str, fullname: str, info: dict[str, Any], status: str, reason: str
+    ) -> None:
+        info.update(status=status, reason=reason)
+        self.failure_rows.append({"name": item_name, "fullname": fullname, "extra_info": dict(info)})

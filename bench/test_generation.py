@@ -1,0 +1,31 @@
+"""The benchmark suite: every variant x workload, timed with pytest-benchmark.
+
+Run with `pytest bench/ --benchmark-save=NAME`; options are in the root conftest.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.suite import Case, OutOfMemory, Suite
+from optimize import PassUnsupported
+
+
+def test_generation(benchmark, case: Case, suite: Suite, request: pytest.FixtureRequest) -> None:
+    info = suite.row(case)
+    benchmark.extra_info.update(info)
+    node = request.node
+    try:
+        suite.run(case, benchmark, info)
+    except PassUnsupported as why:
+        suite.record_failure(node.name, node.nodeid, info, "unsupported", str(why))
+        pytest.skip(f"unsupported: {why}")
+    except OutOfMemory as why:
+        suite.record_failure(node.name, node.nodeid, info, "oom", str(why))
+        pytest.skip(str(why))
+    except Exception as error:
+        suite.record_failure(node.name, node.nodeid, info, "error", f"{type(error).__name__}: {error}")
+        raise
+    benchmark.extra_info.update(info)
+    if info["status"] == "nan":
+        pytest.fail(f"{case.variant}: {info['reason']} (recorded in the run with status nan)")

@@ -1,0 +1,125 @@
+"""The suite run as a user runs it: `pytest bench/ --benchmark-save=NAME`, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_suite(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DIFFBENCH_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "bench/",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--benchmark-storage={tmp_path / 'storage'}",
+        "--rounds=2",
+        "--warmup=0",
+        *options,
+    ]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def saved_runs(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "storage").rglob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """The same suite twice: the first builds every variant, the second must find them cached."""
+    tmp_path = tmp_path_factory.mktemp("suite")
+    options = ("--variants=fp32,bf16,fp16+bf16",)
+    first = run_suite(tmp_path, "--benchmark-save=first", *options)
+    second = run_suite(tmp_path, "--benchmark-save=second", *options)
+    return tmp_path, first, second
+
+
+def test_suite_passes_and_saves_runs(two_runs):
+    tmp_path, first, second = two_runs
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert [p.name for p in saved_runs(tmp_path)] == ["0001_first.json", "0002_second.json"]
+
+
+def test_saved_run_carries_extra_info_and_failure_rows(two_runs):
+    tmp_path = two_runs[0]
+    run = json.loads(saved_runs(tmp_path)[0].read_text())
+    info = {b["extra_info"]["variant"]: b["extra_info"] for b in run["benchmarks"]}
+    assert set(info) == {"fp32", "bf16"}
+    for row in info.values():
+        assert row["status"] == "ok"
+        assert row["step_median_ms"] > 0 and row["text_encoder_s"] > 0 and row["vae_decode_s"] > 0
+        assert row["peak_ram_mib"] > 100
+        assert row["params"] > 1_000_000
+    assert info["fp32"]["psnr_vs_baseline"] is None
+    assert 20 < info["bf16"]["psnr_vs_baseline"] < float("inf")
+    assert info["bf16"]["size_mb"] < 0.55 * info["fp32"]["size_mb"]
+    (failure,) = run["diffbench"]["rows"]
+    assert failure["extra_info"]["variant"] == "fp16+bf16"
+    assert failure["extra_info"]["status"] == "unsupported"
+    assert "sets the compute dtype once" in failure["extra_info"]["reason"]
+    assert run["machine_info"]["diffbench"]["versions"]["torch"].startswith("2.")
+
+
+def test_second_run_builds_nothing(two_runs):
+    tmp_path = two_runs[0]
+    first, second = (json.loads(p.read_text()) for p in saved_runs(tmp_path))
+    assert [b["extra_info"]["cache_hit"] for b in first["benchmarks"]] == [False, False]
+    assert [b["extra_info"]["cache_hit"] for b in second["benchmarks"]] == [True, True]
+
+
+def test_report_table_reads_the_runs(two_runs):
+    tmp_path = two_runs[0]
+    import reports
+
+    frame = reports.load([tmp_path / "storage"])
+    assert len(frame) == 6  # 2 runs x (2 timed + 1 unsupported)
+    timed = frame[frame.status == "ok"]
+    assert (timed.latency_median_s > 0).all() and (timed.peak_ram_mib > 0).all()
+    unsupported = frame[frame.status == "unsupported"]
+    assert unsupported.latency_median_s.isna().all()
+
+
+def test_pytest_benchmark_compare_reads_the_runs(two_runs):
+    tmp_path = two_runs[0]
+    cli = str(Path(sys.executable).with_name("pytest-benchmark"))
+    storage = f"--storage={tmp_path / 'storage'}"
+    result = subprocess.run(
+        [cli, storage, "compare", "0001", "0002"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test_generation[bf16-64x64-4steps-cfg7.5-b1-euler]" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        ("--variants=prune(", "malformed recipe 'prune('"),
+        ("--variants=int9", "unknown pass 'int9'"),
+        ("--model=sd99", "unknown model 'sd99'"),
+        ("--resolution=65", "--resolution '65'"),
+        ("--steps=zero", "--steps 'zero'"),
+        ("--scheduler=lms", "--scheduler 'lms' is unknown; accepted: euler"),
+        ("--device=tpu", "--device 'tpu' is unknown; accepted: auto, cpu"),
+        ("--model=sd15 --weights=/no/such/file.safetensors", "'/no/such/file.safetensors' does not exist"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(tmp_path, option, named):
+    result = run_suite(tmp_path, *option.split())
+    assert result.returncode == 2
+    output = (result.stdout + result.stderr).strip()
+    assert named in output
+    assert len(output.splitlines()) == 1, output
+    assert "Traceback" not in output
+    assert not (tmp_path / "storage").exists()
