@@ -39,7 +39,7 @@ def measure(
     pipeline.set_progress_bar_config(disable=True)
     cuda = CudaPeak(device)
     cuda.reset()
-    with RssSampler() as rss, StageRecorder(pipeline, device) as stages:
+    with RssSampler(also=cuda.sample_nvml) as rss, StageRecorder(pipeline, device) as stages:
         started = time.perf_counter()
         images = generate(pipeline, workload, device)
         first_call_s = time.perf_counter() - started

@@ -59,6 +59,7 @@ def _write_config_folder(spec: ModelSpec, root: Path) -> None:
     else:
         index["safety_checker"] = [None, None]
         index["feature_extractor"] = [None, None]
+        index["requires_safety_checker"] = False
     (root / "model_index.json").write_text(json.dumps(index))
     for name, class_name in (("unet", "UNet2DConditionModel"), ("vae", "AutoencoderKL")):
         (root / name).mkdir()
@@ -77,13 +78,36 @@ def _write_config_folder(spec: ModelSpec, root: Path) -> None:
         build_clip_tokenizer().save_pretrained(root / name)
 
 
+def _one_line(error: BaseException, limit: int = 160) -> str:
+    """The first line of an error's message, cut to `limit` characters (diffusers' messages run long)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def load_single_file(spec: ModelSpec, path: Path, allow_pickle: bool) -> DiffusionPipeline:
-    if path.suffix in PICKLE_SUFFIXES and not allow_pickle:
-        _refuse_pickle(path)
+    """An original-layout (LDM / A1111) single-file checkpoint, converted by diffusers, offline.
+
+    diffusers' own from_single_file converts the weights; it builds each component from a
+    config-only diffusers folder written for the spec, so nothing is fetched from the hub.
+    """
+    if path.suffix != ".safetensors" and not allow_pickle:
+        if path.suffix.lower() in PICKLE_SUFFIXES:
+            _refuse_pickle(path)
+        # diffusers reads any file not named *.safetensors with torch.load, i.e. pickle.
+        raise ModelError(
+            f"refusing {path}: a single-file checkpoint must be a .safetensors file "
+            "(other files are read with pickle, which can run code; pass --allow-pickle if you trust it)"
+        )
     pipeline_class = StableDiffusionXLPipeline if spec.xl else StableDiffusionPipeline
     with tempfile.TemporaryDirectory(prefix="diffbench-config-") as config_dir:
         _write_config_folder(spec, Path(config_dir))
         try:
-            return pipeline_class.from_single_file(str(path), config=config_dir, local_files_only=True)
-        except (OSError, ValueError, KeyError, RuntimeError) as error:
-            raise ModelError(f"cannot load {path} as a {spec.name} checkpoint: {error}") from error
+            pipe = pipeline_class.from_single_file(str(path), config=config_dir, local_files_only=True)
+        except Exception as error:  # diffusers, safetensors and torch each raise their own types
+            reason = _one_line(error)
+            if "meta tensor" in reason:
+                # diffusers leaves weights the file lacks on the meta device and fails when moving them.
+                reason = f"it lacks some of the weights the {spec.name} architecture needs"
+            raise ModelError(f"cannot load {path} as a {spec.name} checkpoint: {reason}") from error
+    return pipe

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -19,8 +21,10 @@ class RssSampler:
     call returns.
     """
 
-    def __init__(self, interval: float = 0.005) -> None:
+    def __init__(self, interval: float = 0.005, also: Callable[[], None] | None = None) -> None:
+        """`also` runs on every tick too (NVML sampling), so its peak is a real peak."""
         self.interval = interval
+        self.also = also
         self.process = psutil.Process(os.getpid())
         self.peak_bytes = 0
         self.start_bytes = 0
@@ -30,6 +34,8 @@ class RssSampler:
     def _sample(self) -> None:
         while not self._stop.is_set():
             self.peak_bytes = max(self.peak_bytes, self.process.memory_info().rss)
+            if self.also is not None:
+                self.also()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
@@ -65,6 +71,8 @@ class CudaPeak:
             torch.cuda.reset_peak_memory_stats(self.device)
 
     def sample_nvml(self) -> None:
+        if self.device.type != "cuda":
+            return
         used = nvml_process_mib(self.device)
         if used is not None:
             self._nvml_peak = max(self._nvml_peak or 0.0, used)
@@ -84,19 +92,29 @@ class CudaPeak:
         }
 
 
-def nvml_process_mib(device: torch.device) -> float | None:
-    """None when NVML (nvidia-ml-py) is absent or can't see this process."""
+@functools.cache
+def _nvml() -> Any | None:
+    """The initialised pynvml module, or None when NVML (nvidia-ml-py) is absent or unusable."""
     try:
         import pynvml
-    except ImportError:
+
+        pynvml.nvmlInit()
+    except Exception:  # ImportError, or NVMLError when no driver: both mean "no NVML figure".
+        return None
+    return pynvml
+
+
+def nvml_process_mib(device: torch.device) -> float | None:
+    """Memory NVML attributes to this process on `device` (CUDA context included), or None."""
+    pynvml = _nvml()
+    if pynvml is None:
         return None
     try:
-        pynvml.nvmlInit()
         index = device.index if device.index is not None else torch.cuda.current_device()
         handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        pid = os.getpid()
         processes: list[Any] = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
-        used = [p.usedGpuMemory for p in processes if p.pid == pid and p.usedGpuMemory]
-        return used[0] / MIB if used else None
     except pynvml.NVMLError:
         return None
+    pid = os.getpid()
+    used = [p.usedGpuMemory for p in processes if p.pid == pid and p.usedGpuMemory]
+    return used[0] / MIB if used else None

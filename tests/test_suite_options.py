@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from bench.errors import BenchError
+from bench.suite_config import default_variants, parse_variants
+from bench.workload import Workload, make_workload, parse_resolution
+
+CPU = torch.device("cpu")
+
+
+def test_default_variants_are_the_baseline_then_every_argument_free_pass():
+    assert default_variants(CPU) == ["fp32", "bf16", "fp16"]
+
+
+def test_variants_are_canonical_deduplicated_and_baseline_first():
+    assert parse_variants("BF16, fp32 ,bf16", CPU) == ("fp32", "bf16")
+    assert parse_variants(None, CPU) == ("fp32", "bf16", "fp16")
+
+
+def test_resolution_forms():
+    assert parse_resolution("512") == (512, 512)
+    assert parse_resolution("768x512") == (768, 512)
+    for bad in ("65", "0", "x", "512x", "-8"):
+        with pytest.raises(BenchError, match="--resolution"):
+            parse_resolution(bad)
+
+
+def test_workload_label_is_canonical():
+    workload = make_workload("64", "4", "1", "7.5", "euler", "p", 0)
+    assert workload == Workload(prompt="p")
+    assert workload.label == "64x64/4steps/cfg7.5/b1/euler"
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("64", "0", "1", "7.5", "euler"), "--steps 0 must be at least 1"),
+        (("64", "4", "two", "7.5", "euler"), "--batch 'two' is not an integer"),
+        (("64", "4", "1", "high", "euler"), "--guidance 'high' is not a number"),
+        (("64", "4", "1", "7.5", "lms"), "--scheduler 'lms' is unknown; accepted: euler, ddim"),
+    ],
+)
+def test_bad_workload_values_name_the_value_and_what_is_accepted(args, named):
+    with pytest.raises(BenchError) as error:
+        make_workload(*args, prompt="p", seed=0)
+    assert named in str(error.value)
