@@ -90,6 +90,9 @@ def load_single_file(spec: ModelSpec, path: Path, allow_pickle: bool) -> Diffusi
 
     diffusers' own from_single_file converts the weights; it builds each component from a
     config-only diffusers folder written for the spec, so nothing is fetched from the hub.
+    The tokenizer is the in-memory byte-level one (CLIP's real vocabulary is not available
+    offline): shapes, timings and memory are the real model's, prompts do not mean what they
+    would with the real tokenizer.
     """
     if path.suffix != ".safetensors" and not allow_pickle:
         if path.suffix.lower() in PICKLE_SUFFIXES:
