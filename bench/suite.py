@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.collectors import FinishedRun, collect
 from bench.devices import profile_for
 from bench.generate import generate
 from bench.instruments.quality import has_non_finite, psnr
@@ -156,6 +157,7 @@ class Suite:
             info.update(status="nan", reason="the generated image has NaN or inf pixels")
         else:
             info.update(status="ok")
+        info.update(collect(FinishedRun(config, self.model, variant, case.workload, result, dict(info))))
 
     def record_failure(
         self, item_name: str, fullname: str, info: dict[str, Any], status: str, reason: str

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from optimize.errors import PassUnsupported
+from optimize.formats.names import DEFAULT_FORMAT
 from optimize.passes import Pass, pass_class
 from optimize.recipe_syntax import parse_calls
 
@@ -30,6 +31,13 @@ class Recipe:
             if p.sets_dtype is not None:
                 return p.sets_dtype
         return torch.float32
+
+    @property
+    def format(self) -> str:
+        for p in reversed(self.passes):
+            if p.output_format is not None:
+                return p.output_format
+        return DEFAULT_FORMAT
 
     def unsupported_reason(self, device: torch.device) -> str | None:
         for index, p in enumerate(self.passes):

@@ -7,6 +7,7 @@ import platform
 import time
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,16 +15,10 @@ from diffusers import DiffusionPipeline
 
 from models import LoadedModel
 from optimize.cache import VariantCache, cache_key
+from optimize.components import count_parameters, to_device
+from optimize.formats import get_format
 from optimize.passes import BuildContext
 from optimize.recipe import Recipe
-from optimize.serialize import (
-    STATE_DICT_FORMAT,
-    component_dtypes,
-    count_parameters,
-    restore_state,
-    save_state,
-    to_device,
-)
 
 _VERSIONED = ("torch", "diffusers", "transformers", "safetensors")
 
@@ -70,7 +65,7 @@ def variant_key(model: LoadedModel, recipe: Recipe, device: torch.device) -> str
             "recipe": recipe.canonical,
             "versions": library_versions(),
             "device": device_label(device),
-            "format": STATE_DICT_FORMAT,
+            "format": recipe.format,
         }
     )
 
@@ -82,29 +77,35 @@ def build_variant(
     recipe.require_supported(device)
     key = variant_key(model, recipe, device)
     started = time.perf_counter()
+    variant_format = get_format(recipe.format)
     with cache.lock(key):
         entry = cache.load(key)
         cache_hit = entry is not None
         if entry is None:
             pipeline = copy.deepcopy(model.pipeline)
-            context = BuildContext(device=device, seed=seed)
+            context = BuildContext(device=device, seed=seed, base=model.pipeline)
             for step in recipe.passes:
                 pipeline = step.apply(pipeline, context)
-            manifest = {
+            built = pipeline
+            manifest: dict[str, Any] = {
                 "model": model.name,
                 "weights": model.weights,
                 "model_fingerprint": model.fingerprint,
                 "recipe": recipe.canonical,
+                "passes": [p.canonical() for p in recipe.passes],
                 "versions": library_versions(),
                 "device": device_label(device),
-                "format": STATE_DICT_FORMAT,
-                "dtypes": component_dtypes(pipeline),
+                "format": recipe.format,
                 "build_s": time.perf_counter() - started,
-                "checks": context.notes,
+                "checks": context.checks,
             }
-            entry = cache.store(key, manifest, lambda folder, built=pipeline: save_state(built, folder))
+
+            def write(folder: Path) -> None:
+                manifest.update(variant_format.save(built, folder, recipe))
+
+            entry = cache.store(key, manifest, write)
         else:
-            pipeline = restore_state(model.pipeline, entry.folder)
+            pipeline = variant_format.restore(model.pipeline, entry.folder, entry.manifest, recipe)
     to_device(pipeline, device)
     return Variant(
         recipe=recipe,

@@ -64,13 +64,13 @@ def test_truncated_manifest_is_rebuilt(tiny_model, cache):
 
 
 def test_failed_build_leaves_no_entry(tiny_model, cache, monkeypatch):
-    import optimize.variant as variant_module
+    from optimize.formats.state_dict import StateDictFormat
 
-    def broken_save(pipeline, folder):
+    def broken_save(self, pipeline, folder, recipe):
         (folder / "partial.safetensors").write_bytes(b"half")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(variant_module, "save_state", broken_save)
+    monkeypatch.setattr(StateDictFormat, "save", broken_save)
     with pytest.raises(RuntimeError, match="disk full"):
         _build(tiny_model, cache)
     leftovers = [p for p in cache.root.iterdir() if not p.name.endswith(".lock")]

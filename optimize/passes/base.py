@@ -50,7 +50,10 @@ class BuildContext:
 
     device: torch.device
     seed: int = 0
-    notes: dict[str, Any] = field(default_factory=dict)
+    # The unmodified model (a teacher for distillation, a reference for parity); never mutate it.
+    base: DiffusionPipeline | None = None
+    # Build-time checks (parity, forward check, ...) recorded in the variant's manifest.
+    checks: dict[str, Any] = field(default_factory=dict)
 
 
 class Pass(ABC):
@@ -59,6 +62,8 @@ class Pass(ABC):
     params: ClassVar[tuple[Param, ...]] = ()
     # Passes that set the compute dtype; two in one recipe contradict each other.
     sets_dtype: ClassVar[torch.dtype | None] = None
+    # The variant format its output needs (see optimize/formats); None: whatever came before.
+    output_format: ClassVar[str | None] = None
 
     def __init__(self, **arguments: Any) -> None:
         self.arguments = arguments

@@ -7,12 +7,9 @@ from typing import ClassVar
 import torch
 from diffusers import DiffusionPipeline
 
+from optimize.components import torch_components
 from optimize.passes.base import BuildContext, Pass
 from optimize.passes.registry import register
-
-
-def torch_components(pipeline: DiffusionPipeline) -> dict[str, torch.nn.Module]:
-    return {name: part for name, part in pipeline.components.items() if isinstance(part, torch.nn.Module)}
 
 
 class _DtypeCast(Pass):

@@ -1,0 +1,29 @@
+"""Facts about a pipeline's torch components: which they are, their dtypes, parameters, device."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import DiffusionPipeline
+
+
+def torch_components(pipeline: DiffusionPipeline) -> dict[str, torch.nn.Module]:
+    return {name: part for name, part in pipeline.components.items() if isinstance(part, torch.nn.Module)}
+
+
+def component_dtypes(pipeline: DiffusionPipeline) -> dict[str, str]:
+    dtypes: dict[str, str] = {}
+    for name, module in torch_components(pipeline).items():
+        first = next(module.parameters(), None)
+        dtypes[name] = str(first.dtype).removeprefix("torch.") if first is not None else "none"
+    return dtypes
+
+
+def count_parameters(pipeline: DiffusionPipeline) -> int:
+    return sum(p.numel() for module in torch_components(pipeline).values() for p in module.parameters())
+
+
+def to_device(pipeline: DiffusionPipeline, device: torch.device) -> DiffusionPipeline:
+    for module in torch_components(pipeline).values():
+        # nn.Module.to, not ModelMixin.to: the latter warns on every cast of a built model.
+        torch.nn.Module.to(module, device=device)
+    return pipeline

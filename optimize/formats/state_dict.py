@@ -1,0 +1,39 @@
+"""The default format: each torch component's weights as safetensors, same architecture."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from diffusers import DiffusionPipeline
+from safetensors.torch import load_file, save_file
+
+from optimize.components import component_dtypes, torch_components
+from optimize.formats.base import VariantFormat, register_format
+from optimize.formats.names import DEFAULT_FORMAT
+
+if TYPE_CHECKING:
+    from optimize.recipe import Recipe
+
+
+@register_format
+class StateDictFormat(VariantFormat):
+    name = DEFAULT_FORMAT
+
+    def save(self, pipeline: DiffusionPipeline, folder: Path, recipe: Recipe) -> dict[str, Any]:
+        for name, module in torch_components(pipeline).items():
+            # clone: safetensors refuses tensors that share storage (views, tied weights).
+            tensors = {key: value.detach().contiguous().clone() for key, value in module.state_dict().items()}
+            save_file(tensors, str(folder / f"{name}.safetensors"))
+        return {"dtypes": component_dtypes(pipeline)}
+
+    def restore(
+        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
+    ) -> DiffusionPipeline:
+        pipeline = copy.deepcopy(base)
+        for name, module in torch_components(pipeline).items():
+            state = load_file(str(folder / f"{name}.safetensors"))
+            # assign=True keeps the saved dtype (a bf16 variant stays bf16).
+            module.load_state_dict(state, strict=True, assign=True)
+        return pipeline
