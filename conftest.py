@@ -14,7 +14,7 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 import pytest
 
-pytest_plugins = ("bench.plugin",)
+pytest_plugins = ("bench.plugin", "bench.journal_plugin")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
