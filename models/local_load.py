@@ -22,9 +22,29 @@ def _refuse_pickle(path: Path) -> None:
     )
 
 
+def _check_contained(folder: Path) -> None:
+    """A model folder may only name files inside itself: no `../` components, no symlinks out."""
+    root = folder.resolve()
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{folder}/model_index.json is unreadable: {error}") from None
+    if not isinstance(index, dict):
+        raise ModelError(f"{folder}/model_index.json is not a JSON object")
+    for name in index:
+        if not name.startswith("_") and (Path(name).name != name or name in ("..", ".")):
+            raise ModelError(
+                f"{folder}/model_index.json names component {name!r}, which is not a plain folder name"
+            )
+    for path in folder.rglob("*"):
+        if not path.resolve().is_relative_to(root):
+            raise ModelError(f"{path} points outside the model folder {folder}: refusing to follow it")
+
+
 def load_folder(path: Path, allow_pickle: bool) -> DiffusionPipeline:
     if not (path / "model_index.json").is_file():
         raise ModelError(f"{path} is not a diffusers folder: it has no model_index.json")
+    _check_contained(path)
     try:
         # use_safetensors=True makes diffusers refuse a component that only has pickle weights.
         pipe = DiffusionPipeline.from_pretrained(

@@ -90,3 +90,23 @@ def test_sd15_random_has_the_published_unet_size():
     with torch.device("meta"):
         unet = UNet2DConditionModel(**get_spec("sd15").components["unet"])
     assert sum(p.numel() for p in unet.parameters()) == 859_520_964
+
+
+def test_model_folder_cannot_reach_outside_itself(tiny_model, tmp_path):
+    folder = tmp_path / "tiny"
+    tiny_model.pipeline.save_pretrained(folder)
+    secret = tmp_path / "outside.safetensors"
+    secret.write_bytes(b"not yours")
+    (folder / "unet" / "extra.safetensors").symlink_to(secret)
+    with pytest.raises(ModelError, match="points outside the model folder"):
+        load_model(str(folder))
+
+
+def test_model_index_cannot_name_a_parent_folder(tiny_model, tmp_path):
+    folder = tmp_path / "tiny"
+    tiny_model.pipeline.save_pretrained(folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["../unet"] = index.pop("unet")
+    (folder / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(ModelError, match=r"names component '\.\./unet'"):
+        load_model(str(folder))
