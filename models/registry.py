@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from models import configs
+from models.ddpm import TINY_DDPM_IHC
 from models.errors import ModelError
+
+# Family names: how a spec's components become a pipeline.
+STABLE_DIFFUSION = "stable-diffusion"
+DDPM = "ddpm"
+RANDOM_WEIGHTS = "random"
+_SHIPPED = Path(__file__).resolve().parent / "weights"
 
 
 @dataclass(frozen=True)
@@ -17,6 +25,9 @@ class ModelSpec:
     xl: bool = False
     # Toy models have no published weights: only `weights=random` makes sense.
     random_only: bool = False
+    family: str = STABLE_DIFFUSION
+    # What `--weights` means when not given: `random`, or weights shipped with the project.
+    default_weights: str = RANDOM_WEIGHTS
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -33,6 +44,14 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("sd21", "Stable Diffusion 2.1 (768-v) architecture", configs.SD21, native_resolution=768),
         ModelSpec(
             "sdxl", "Stable Diffusion XL base architecture", configs.SDXL, native_resolution=1024, xl=True
+        ),
+        ModelSpec(
+            "tiny-ddpm-ihc",
+            "unconditional 32x32 DDPM trained on histology crops (weights shipped, 1.8 M parameters)",
+            TINY_DDPM_IHC,
+            native_resolution=32,
+            family=DDPM,
+            default_weights=str(_SHIPPED / "tiny-ddpm-ihc"),
         ),
     )
 }

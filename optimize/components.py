@@ -18,8 +18,16 @@ def component_dtypes(pipeline: DiffusionPipeline) -> dict[str, str]:
     return dtypes
 
 
+def _logical_numel(parameter: torch.Tensor) -> int:
+    # bitsandbytes' 4-bit weights are packed (two per byte); their quant state keeps the real shape.
+    shape = getattr(getattr(parameter, "quant_state", None), "shape", None)
+    return int(torch.Size(shape).numel()) if shape is not None else parameter.numel()
+
+
 def count_parameters(pipeline: DiffusionPipeline) -> int:
-    return sum(p.numel() for module in torch_components(pipeline).values() for p in module.parameters())
+    return sum(
+        _logical_numel(p) for module in torch_components(pipeline).values() for p in module.parameters()
+    )
 
 
 def to_device(pipeline: DiffusionPipeline, device: torch.device) -> DiffusionPipeline:

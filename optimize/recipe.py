@@ -41,7 +41,10 @@ class Recipe:
 
     def unsupported_reason(self, device: torch.device) -> str | None:
         for index, p in enumerate(self.passes):
-            reason = p.unsupported_reason(device, list(self.passes[:index]))
+            earlier = list(self.passes[:index])
+            reason = p.unsupported_reason(device, earlier)
+            # An earlier pass may veto what follows it (no dtype cast after quantisation).
+            reason = reason or next(filter(None, (e.refuses_later(p) for e in earlier)), None)
             if reason:
                 return reason
         return None

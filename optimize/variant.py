@@ -20,7 +20,16 @@ from optimize.formats import get_format
 from optimize.passes import BuildContext
 from optimize.recipe import Recipe
 
-_VERSIONED = ("torch", "diffusers", "transformers", "safetensors")
+# onnxruntime / tensorrt: saved optimised graphs and engines only load with the version that wrote them.
+_VERSIONED = (
+    "torch",
+    "diffusers",
+    "transformers",
+    "safetensors",
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "tensorrt",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -71,9 +80,16 @@ def variant_key(model: LoadedModel, recipe: Recipe, device: torch.device) -> str
 
 
 def build_variant(
-    model: LoadedModel, recipe: Recipe, device: torch.device, cache: VariantCache, seed: int = 0
+    model: LoadedModel,
+    recipe: Recipe,
+    device: torch.device,
+    cache: VariantCache,
+    seed: int = 0,
+    place_on_device: bool = True,
 ) -> Variant:
-    """Raises PassUnsupported (with the reason) before doing any work if the recipe can't run here."""
+    """Raises PassUnsupported (with the reason) before doing any work if the recipe can't run here.
+
+    `place_on_device=False` leaves the pipeline on the CPU (for CPU offload to move it in parts)."""
     recipe.require_supported(device)
     key = variant_key(model, recipe, device)
     started = time.perf_counter()
@@ -106,7 +122,8 @@ def build_variant(
             entry = cache.store(key, manifest, write)
         else:
             pipeline = variant_format.restore(model.pipeline, entry.folder, entry.manifest, recipe)
-    to_device(pipeline, device)
+    if place_on_device:
+        to_device(pipeline, device)
     return Variant(
         recipe=recipe,
         pipeline=pipeline,

@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from reports import table
+from reports import compare, delta, gate, html_report, plots, recommend, table
 from reports.errors import ReportError, ReportWarning
 from reports.loader import DEFAULT_PATH
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (table,)
+COMMAND_MODULES: tuple[ModuleType, ...] = (table, compare, delta, recommend, plots, html_report, gate)
 
 EXIT_BAD_INPUT = 2
 

@@ -47,6 +47,12 @@ def _extra(name: str, kind: Kind, doc: str, key: str | None = None) -> Column:
     return Column(name, kind, (("extra_info", key or name),), doc)
 
 
+def _fits(profile: str) -> Column:
+    """Whether the variant fits one hardware profile (from the row's ``fits_profiles``)."""
+    name = f"fits_{profile.replace('-', '_')}"
+    return Column(name, "bool", (("extra_info", "fits_profiles", profile),), f"fits the {profile} profile")
+
+
 _DIFFBENCH_MACHINE: Source = ("run", "machine_info", "diffbench")
 
 COLUMN_SPECS: tuple[Column, ...] = (
@@ -84,6 +90,8 @@ COLUMN_SPECS: tuple[Column, ...] = (
     _extra("first_call_s", "float", "first generation after the build"),
     _extra("text_encoder_s", "float", "median text-encoder time per generation"),
     _extra("vae_decode_s", "float", "median VAE decode time per generation"),
+    _extra("provider", "str", "execution provider the exported graphs really ran on; NaN for torch"),
+    Column("steps", "int", (("extra_info", "workload_detail", "steps"),), "denoising steps per generation"),
     Column("latency_mean_s", "float", (("stats", "mean"),), "mean seconds per call"),
     Column("latency_min_s", "float", (("stats", "min"),), "fastest call, seconds"),
     # diffbench's own count first; a plain pytest-benchmark run still has stats.rounds.
@@ -91,6 +99,39 @@ COLUMN_SPECS: tuple[Column, ...] = (
     _extra("peak_vram_reserved_mib", "float", "torch.cuda.max_memory_reserved"),
     _extra("peak_vram_nvml_mib", "float", "NVML process memory, CUDA context included"),
     _extra("macs_g", "float", "multiply-accumulates per generated image, all stages, billions"),
+    _extra("unet_macs_g", "float", "multiply-accumulates of one UNet call for one image, billions"),
+    _extra(
+        "param_mb", "float", "bytes of parameters and buffers in memory / 1e6, quantised layers as stored"
+    ),
+    _extra("quantised_layers", "int", "Linear layers the recipe's quantisation passes replaced"),
+    _extra("skipped_layers", "int", "chosen layers the quantisation library refused (left float)"),
+    _extra("quantised_bytes_ratio", "float", "bytes of the quantised layers / their fp32 bytes"),
+    _extra("fid_n", "int", "samples per variant behind fid and kid"),
+    _extra("fid_ref", "str", "what fid is measured against: a folder, a built-in set, or baseline"),
+    _extra("fid_dims", "int", "Inception feature size used for fid and kid"),
+    _extra("fid_s", "float", "seconds of Inception features + distances for the variant's samples"),
+    _extra("kid", "float", "kernel inception distance (unbiased MMD^2, polynomial kernel)"),
+    _extra("kid_std", "float", "standard deviation of kid over its subsets"),
+    _extra("is", "float", "Inception score; NaN: the FID Inception file has no logits"),
+    _extra("quality_note", "str", "caveats of the quality figures (rank, IS, CLIP)"),
+    _extra("device_name", "str", "the real device the row ran on (GPU or CPU name)"),
+    _extra("emulated", "bool", "a larger GPU emulated the profile (memory capped, dtypes refused)"),
+    _extra("emulation", "str", "how the profile was emulated, or why it was not"),
+    _extra("offload", "str", "none, model or sequential: the CPU offload that made it fit"),
+    _extra("offload_note", "str", "the out-of-memory that made --offload auto retry"),
+    _extra("est_peak_mem_mib", "float", "estimated peak device memory of one generation (meta trace)"),
+    _extra("est_weights_mib", "float", "estimated bytes of all weights on the device, MiB"),
+    _extra("est_vs_measured_mib", "float", "est_peak_mem_mib minus the measured CUDA allocator peak"),
+    _extra("fits", "bool", "est_peak_mem_mib fits the profile's memory less its CUDA-context reserve"),
+    _extra("projected_latency_s", "float", "projected seconds per generation on the profile (roofline)"),
+    _extra("projected_step_ms", "float", "projected UNet step on the profile, ms (roofline)"),
+    _extra("projection", "str", "how the projection was made, or why there is none"),
+    _extra("projection_efficiency", "float", "fraction of the profile's peak the projection assumed"),
+    _fits("gtx1650"),
+    _fits("rtx3050-laptop"),
+    _fits("rtx3050"),
+    _fits("rtx3080"),
+    _fits("rtx3080-12"),
     Column("gpu", "str", ((*_DIFFBENCH_MACHINE, "gpu"),), "GPU name; NaN on a machine without one"),
     Column("datetime", "datetime", (("run", "datetime"),), "when the run was saved (UTC)"),
     Column("source", "str", (("file", "source"),), "path of the run file"),

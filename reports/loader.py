@@ -5,7 +5,10 @@ One row per timed benchmark, plus one row per variant that could not be timed
 
 Bad input never sinks the whole report: a file that is not a readable pytest-benchmark run
 is skipped with a ``ReportWarning`` and the rest still load. Only "nothing to report at
-all" (no run files, a path that does not exist) raises ``ReportError``.
+all" (no run files, a path that does not exist) raises ``ReportError`` -- or, with
+``strict=True`` (the gate reads exactly the runs it was given), any file that cannot be read.
+
+A path may also be an fsspec URL (``s3://bucket/benchmarks``) when fsspec is installed.
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ import pandas as pd
 
 from reports.columns import COLUMN_SPECS, Column, Kind, Source
 from reports.errors import ReportError, ReportWarning
+from reports.remote import RemoteFile, find_remote, is_url
 
 SUPPORTED_SCHEMA = 1
 DEFAULT_PATH = Path(".benchmarks")
 HINT = "run `pytest bench/ --benchmark-save=NAME` first"
 
 PathLike = str | os.PathLike[str]
+Root = Path | str  # a local path, or an fsspec URL kept as text (Path would fold its "//")
+RunFile = Path | RemoteFile
 
 # A wrong-typed value is named in the warning; a long one is cut so the warning stays one line.
 _MAX_REPR = 40
@@ -50,22 +56,25 @@ class _Entry:
         return str(self.benchmark.get("fullname") or self.benchmark.get("name") or "?")
 
 
-def load(paths: PathLike | Iterable[PathLike] | None = None) -> pd.DataFrame:
+def load(paths: PathLike | Iterable[PathLike] | None = None, *, strict: bool = False) -> pd.DataFrame:
     """Load every run file under ``paths`` (files or folders, recursive; default ``.benchmarks``).
 
     Returns one row per benchmark and per failure row, with the columns of
     ``reports.COLUMNS`` in that order and a numeric dtype for every numeric column.
-    Raises ``ReportError`` when a path does not exist or no run could be read.
+    Raises ``ReportError`` when a path does not exist or no run could be read, and with
+    ``strict`` when any file cannot be read (instead of skipping it with a warning).
     """
     roots = _as_paths(paths)
     files = find_run_files(roots)
     records: list[dict[str, Any]] = []
-    seen: dict[tuple[Any, ...], Path] = {}  # row identity -> the file that brought it first
+    seen: dict[tuple[Any, ...], RunFile] = {}  # row identity -> the file that brought it first
     loaded = 0
     for path in files:
         try:
             doc = _read_run(path)
         except _Skip as why:
+            if strict:
+                raise ReportError(f"cannot read run {path}: {why}") from None
             _warn(f"skipped {path}: {why}")
             continue
         file_records, keys, bad = _records(path, doc)
@@ -91,18 +100,24 @@ def load(paths: PathLike | Iterable[PathLike] | None = None) -> pd.DataFrame:
     return _frame(records)
 
 
-def find_run_files(roots: list[Path]) -> list[Path]:
+def find_run_files(roots: list[Root]) -> list[RunFile]:
     """Every ``*.json`` under the roots, in a stable order, each file once.
 
     A file given by name is taken whatever its suffix (the user asked for it); folders are
-    searched recursively for ``*.json``.
+    searched recursively for ``*.json``. A root given as a URL is listed through fsspec.
     """
-    missing = [root for root in roots if not root.exists()]
+    missing = [root for root in roots if isinstance(root, Path) and not root.exists()]
     if missing:
         raise ReportError(f"no such file or folder: {_names(missing)}; {HINT}")
-    found: list[Path] = []
-    resolved: set[Path] = set()
+    found: list[RunFile] = []
+    resolved: set[Path | str] = set()
     for root in roots:
+        if isinstance(root, str):
+            for remote in find_remote(root):
+                if remote.url not in resolved:
+                    resolved.add(remote.url)
+                    found.append(remote)
+            continue
         for path in [root] if not root.is_dir() else _walk_json(root):
             real = path.resolve()
             # Overlapping roots (".benchmarks" and ".benchmarks/host") reach a file twice.
@@ -114,12 +129,12 @@ def find_run_files(roots: list[Path]) -> list[Path]:
     return found
 
 
-def _as_paths(paths: PathLike | Iterable[PathLike] | None) -> list[Path]:
+def _as_paths(paths: PathLike | Iterable[PathLike] | None) -> list[Root]:
     if paths is None:
         return [DEFAULT_PATH]
     if isinstance(paths, str | os.PathLike):
-        return [Path(paths)]
-    roots = [Path(path) for path in paths]
+        paths = [paths]
+    roots = [path if is_url(path) else Path(path) for path in paths]
     return roots or [DEFAULT_PATH]
 
 
@@ -136,7 +151,7 @@ def _walk_json(root: Path) -> Iterator[Path]:
                 yield Path(folder, name)
 
 
-def _names(paths: Iterable[Path]) -> str:
+def _names(paths: Iterable[Root | RunFile]) -> str:
     return ", ".join(str(path) for path in paths)
 
 
@@ -147,7 +162,7 @@ def _warn(message: str) -> None:
 # --- one file ---------------------------------------------------------------------------------
 
 
-def _read_run(path: Path) -> dict[str, Any]:
+def _read_run(path: RunFile) -> dict[str, Any]:
     """The parsed, structurally checked run document, or ``_Skip`` saying what is wrong."""
     try:
         raw = path.read_bytes()
@@ -212,10 +227,15 @@ def _check_schema(section: Any) -> None:
             f"diffbench schema {schema} is newer than this reader supports ({SUPPORTED_SCHEMA}); "
             "update diffbench's reports package"
         )
+    if schema < SUPPORTED_SCHEMA:
+        raise _Skip(
+            f"diffbench schema {schema} is older than this reader supports ({SUPPORTED_SCHEMA}); "
+            "re-run the suite with this diffbench, or read it with the diffbench that wrote it"
+        )
 
 
 def _records(
-    path: Path, doc: dict[str, Any]
+    path: RunFile, doc: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], list[tuple[Any, ...] | None], list[str]]:
     """Column values for every row of one run, each row's identity, and the wrong-typed values."""
     file_info = {"run": path.stem, "source": str(path)}
@@ -301,7 +321,7 @@ def _series(column: Column, values: list[Any]) -> pd.Series:
     return pd.Series(values, dtype=column.dtype, name=column.name)
 
 
-def _warn_bad_values(path: Path, bad: list[str]) -> None:
+def _warn_bad_values(path: RunFile, bad: list[str]) -> None:
     named = "; ".join(bad[:_MAX_NAMED]) + ("; ..." if len(bad) > _MAX_NAMED else "")
     _warn(f"{path}: {len(bad)} value(s) of the wrong type read as missing: {named}")
 

@@ -87,8 +87,10 @@ def test_next_run_recovers_a_dead_runs_journal_automatically(tmp_path):
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     assert "recovered 1 benchmark(s)" in output
-    names = sorted(p.name for p in (storage / "Linux-CPython-3.11-64bit").glob("*.json"))
-    assert names == ["0001_nightly-partial.json", "0002_next.json"]
+    (recovered,) = storage.rglob("*_nightly-partial.json")
+    assert recovered.parent.name == "Linux-CPython-3.11-64bit"  # the dead run's own machine folder
+    assert json.loads(recovered.read_text())["diffbench"]["partial"] is True
+    assert len(list(storage.rglob("0001_next.json"))) == 1
 
 
 def test_a_line_cut_in_half_by_the_kill_is_dropped_not_fatal(tmp_path):

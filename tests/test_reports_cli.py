@@ -1,4 +1,4 @@
-"""`python -m reports table ...`, run as a user runs it: in a subprocess.
+"""`python -m reports table ...`: a few runs as a user runs it (a subprocess), the rest in-process.
 
 Also checks the package's promise to analysts: it imports without torch or diffusers.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from reports_runs import call
 
 import reports
 from reports import COLUMNS
@@ -62,13 +63,13 @@ def test_md_is_the_default_and_goes_to_stdout(store: Path) -> None:
 
 def test_md_keeps_text_that_looks_like_a_number(tmp_path: Path) -> None:
     shutil.copy(FIXTURES / "0001_first.json", tmp_path / "0001.json")
-    result = run_cli("table", tmp_path, "--columns", "run,variant")
+    result = call("table", tmp_path, "--columns", "run,variant")
     assert result.returncode == 0, result.stderr
     assert "| 0001 " in result.stdout  # not parsed and reprinted as 1
 
 
 def test_csv_round_trips(store: Path) -> None:
-    result = run_cli("table", store, "--format", "csv")
+    result = call("table", store, "--format", "csv")
     assert result.returncode == 0, result.stderr
     df = pd.read_csv(io.StringIO(result.stdout))
     assert list(df.columns) == COLUMNS
@@ -78,7 +79,7 @@ def test_csv_round_trips(store: Path) -> None:
 
 
 def test_html(store: Path) -> None:
-    result = run_cli("table", store, "--format", "html")
+    result = call("table", store, "--format", "html")
     assert result.returncode == 0, result.stderr
     assert result.stdout.lstrip().startswith("<table")
     assert "<th>latency_median_s</th>" in result.stdout
@@ -87,7 +88,7 @@ def test_html(store: Path) -> None:
 
 def test_parquet_with_output_round_trips(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs.parquet"
-    result = run_cli("table", store, "--format", "parquet", "--output", out)
+    result = call("table", store, "--format", "parquet", "--output", out)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     pd.testing.assert_frame_equal(pd.read_parquet(out), reports.load(store))
@@ -96,14 +97,14 @@ def test_parquet_with_output_round_trips(store: Path, tmp_path: Path) -> None:
 
 def test_text_format_to_output_file(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs.csv"
-    result = run_cli("table", store, "--format", "csv", "--output", out)
+    result = call("table", store, "--format", "csv", "--output", out)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert len(pd.read_csv(out)) == 5
 
 
 def test_columns_selects_and_orders(store: Path) -> None:
-    result = run_cli("table", store, "--format", "csv", "--columns", "variant,status,latency_median_s")
+    result = call("table", store, "--format", "csv", "--columns", "variant,status,latency_median_s")
     assert result.returncode == 0, result.stderr
     df = pd.read_csv(io.StringIO(result.stdout))
     assert list(df.columns) == ["variant", "status", "latency_median_s"]
@@ -118,7 +119,7 @@ def test_default_path_is_dot_benchmarks(store: Path) -> None:
 def test_corrupt_file_is_a_warning_line_and_the_rest_is_reported(store: Path) -> None:
     broken = store / "host-a" / "0002_broken.json"
     broken.write_text("{oops")
-    result = run_cli("table", store, "--format", "csv")
+    result = call("table", store, "--format", "csv")
     assert result.returncode == 0
     assert result.stderr.splitlines() == [
         f"warning: skipped {broken}: not valid JSON "
@@ -153,7 +154,7 @@ def test_bad_input_exits_2_with_one_line(
     store: Path, tmp_path: Path, args: list[str], expected: list[str]
 ) -> None:
     (tmp_path / "empty").mkdir()
-    result = run_cli(*(arg.format(tmp=tmp_path, store=store) for arg in args))
+    result = call(*(arg.format(tmp=tmp_path, store=store) for arg in args))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
@@ -166,7 +167,7 @@ def test_bad_input_exits_2_with_one_line(
 
 def test_only_bad_files_gives_warnings_then_one_error(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(json.dumps({"name": "not a run"}))
-    result = run_cli("table", tmp_path)
+    result = call("table", tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     warning, error = result.stderr.splitlines()
@@ -189,8 +190,11 @@ def test_imports_without_torch_or_the_rest_of_diffbench() -> None:
         "for name in ('torch', 'diffusers', 'transformers', 'models', 'optimize', 'bench'):\n"
         "    sys.modules[name] = None  # any import of them now raises ImportError\n"
         "import reports, reports.cli, reports.table, reports.loader, reports.columns\n"
+        "import reports.compare, reports.delta, reports.recommend, reports.gate, reports.plots\n"
+        "import reports.html_report, reports.runs, reports.remote\n"
         "loaded = {m.split('.')[0] for m, mod in sys.modules.items() if mod is not None}\n"
         "assert not loaded & {'torch', 'diffusers', 'models', 'optimize', 'bench'}, loaded\n"
+        "assert 'matplotlib' not in loaded and 'fsspec' not in loaded, loaded  # optional: imported on use\n"
         "print('ok')\n"
     )
     result = subprocess.run(

@@ -71,7 +71,10 @@ def by_variant(df: pd.DataFrame) -> dict[str, pd.Series]:
 
 def test_columns_present_and_in_order(store: Path) -> None:
     df = reports.load(store)
-    assert COLUMNS == REQUIRED + EXTRAS
+    # The required columns lead, in order; extras follow (other issues add their own lines).
+    assert COLUMNS[: len(REQUIRED)] == REQUIRED
+    assert set(EXTRAS) <= set(COLUMNS[len(REQUIRED) :])
+    assert len(COLUMNS) == len(set(COLUMNS))
     assert list(df.columns) == COLUMNS
 
 
@@ -252,6 +255,23 @@ def test_newer_schema_is_skipped_naming_the_schema(store: Path, where: str) -> N
     assert len(df) == 5
 
 
+def test_older_schema_is_skipped_naming_the_schema(store: Path) -> None:
+    doc = run_doc()
+    doc["machine_info"]["diffbench"]["schema"] = 0
+    write_run(store / "host-a" / "0000_old.json", doc)
+    with pytest.warns(ReportWarning, match=r"skipped .*0000_old\.json: diffbench schema 0 is older"):
+        df = reports.load(store)
+    assert len(df) == 5
+
+
+def test_strict_load_raises_instead_of_skipping(tmp_path: Path) -> None:
+    doc = run_doc()
+    doc["diffbench"]["schema"] = 3
+    path = write_run(tmp_path / "0009_new.json", doc)
+    with pytest.raises(ReportError, match=r"cannot read run .*0009_new\.json: diffbench schema 3 is newer"):
+        reports.load(path, strict=True)
+
+
 def test_wrong_typed_value_is_nan_with_a_warning(tmp_path: Path) -> None:
     doc = run_doc()
     doc["benchmarks"][0]["extra_info"].update(build_s="fast", params=1.5, cache_hit="yes")
@@ -326,3 +346,48 @@ def test_runs_of_different_datetimes_are_all_kept(store: Path) -> None:
     df = reports.load(store)
     assert len(df) == 9
     assert sorted(set(df["run"])) == ["0001_first", "0002_plain", "0002_second"]
+
+
+# --- fsspec URLs ------------------------------------------------------------------------------
+
+
+def test_runs_behind_an_fsspec_url_load_and_merge_once(store: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/bucket/bench/host-a/0001_first.json", DIFFBENCH_RUN.read_bytes())
+    fs.pipe("/bucket/bench/host-a/notes.txt", b"not a run")
+    try:
+        remote = reports.load("memory://bucket/bench")
+        assert len(remote) == 4
+        assert set(remote["source"]) == {"memory:///bucket/bench/host-a/0001_first.json"}
+        # The same run in a local folder and in the bucket counts once.
+        with pytest.warns(ReportWarning, match="the same run as"):
+            both = reports.load([store, "memory://bucket/bench"])
+        assert len(both) == 5
+    finally:
+        fs.rm("/bucket", recursive=True)
+
+
+def test_url_that_does_not_exist(tmp_path: Path) -> None:
+    pytest.importorskip("fsspec")
+    with pytest.raises(ReportError, match=r"no such file or folder: memory://nothing/here"):
+        reports.load("memory://nothing/here")
+
+
+def test_url_whose_filesystem_package_is_missing_names_it() -> None:
+    pytest.importorskip("fsspec")
+    try:
+        import s3fs  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("s3fs is installed here")
+    with pytest.raises(ReportError, match=r"reading s3://bucket/runs needs a package .*s3fs"):
+        reports.load("s3://bucket/runs")
+
+
+def test_url_without_fsspec_names_fsspec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "fsspec", None)
+    with pytest.raises(ReportError, match=r"reading s3://bucket/runs needs fsspec") as caught:
+        reports.load("s3://bucket/runs")
+    assert "\n" not in str(caught.value)

@@ -9,12 +9,17 @@ CPU = torch.device("cpu")
 
 
 def test_default_variants_are_the_baseline_then_every_argument_free_pass():
-    assert default_variants(CPU) == ["fp32", "bf16", "fp16"]
+    variants = default_variants(CPU)
+    # More passes join as they land (quantisation, export, ...): check the rule, not a fixed list.
+    assert variants[0] == "fp32" and {"bf16", "fp16"} <= set(variants)
+    assert variants[1:] == sorted(variants[1:]) and len(set(variants)) == len(variants)
+    # Passes whose build takes minutes are run by name only, so the default run stays short.
+    assert not {"compile", "onnx", "ort", "ort-int8", "trt"} & set(variants)
 
 
 def test_variants_are_canonical_deduplicated_and_baseline_first():
     assert parse_variants("BF16, fp32 ,bf16", CPU) == ("fp32", "bf16")
-    assert parse_variants(None, CPU) == ("fp32", "bf16", "fp16")
+    assert parse_variants(None, CPU) == tuple(default_variants(CPU))
 
 
 def test_resolution_forms():

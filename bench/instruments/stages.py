@@ -1,5 +1,8 @@
 """Per-stage times of one generation: text encoder, each denoising step, VAE decode.
 
+A stage the pipeline does not have (no text encoder or VAE in an unconditional DDPM) is
+reported as None, not as zero seconds.
+
 Hooks are installed for the duration of a `with` block and removed after, so the
 pipeline is left as it was. Steps are timed from diffusers' `callback_on_step_end`:
 step i lasts from the end of step i-1 (or the first UNet call) to the end of step i.
@@ -45,17 +48,20 @@ class StageRecorder:
                 self._handles.append(encoder.register_forward_pre_hook(self._text_pre))
                 self._handles.append(encoder.register_forward_hook(self._text_post))
         self._handles.append(self.pipeline.unet.register_forward_pre_hook(self._unet_pre))
-        vae = self.pipeline.vae
-        self._original_decode = vae.decode
-        vae.decode = self._timed_decode
+        vae = getattr(self.pipeline, "vae", None)
+        if vae is not None:
+            self._original_decode = vae.decode
+            vae.decode = self._timed_decode
         return self
 
     def __exit__(self, *exc: object) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        # Drop the instance attribute so the class method is visible again.
-        del self.pipeline.vae.decode
+        if self._original_decode is not None:
+            # Drop the instance attribute so the class method is visible again.
+            del self.pipeline.vae.decode
+            self._original_decode = None
 
     def start_generation(self) -> None:
         self.generations.append(GenerationStages())
@@ -102,11 +108,15 @@ class StageRecorder:
         if not self.generations:
             return {"text_encoder_s": None, "step_median_ms": None, "step_iqr_ms": None, "vae_decode_s": None}
         steps = [s for g in self.generations for s in g.step_s]
+        has_text_encoder = any(getattr(self.pipeline, name, None) is not None for name in _TEXT_ENCODERS)
+        has_vae = getattr(self.pipeline, "vae", None) is not None
         return {
-            "text_encoder_s": statistics.median(g.text_encoder_s for g in self.generations),
+            "text_encoder_s": statistics.median(g.text_encoder_s for g in self.generations)
+            if has_text_encoder
+            else None,
             "step_median_ms": statistics.median(steps) * 1e3 if steps else None,
             "step_iqr_ms": _iqr(steps) * 1e3 if len(steps) > 1 else None,
-            "vae_decode_s": statistics.median(g.vae_decode_s for g in self.generations),
+            "vae_decode_s": statistics.median(g.vae_decode_s for g in self.generations) if has_vae else None,
         }
 
 

@@ -64,6 +64,9 @@ class Pass(ABC):
     sets_dtype: ClassVar[torch.dtype | None] = None
     # The variant format its output needs (see optimize/formats); None: whatever came before.
     output_format: ClassVar[str | None] = None
+    # In the suite's default variant list? Passes whose build takes minutes (exports, compile)
+    # are run when asked for by name, so the default `pytest bench/` stays a few minutes.
+    in_default_suite: ClassVar[bool] = True
 
     def __init__(self, **arguments: Any) -> None:
         self.arguments = arguments
@@ -103,6 +106,10 @@ class Pass(ABC):
 
     def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
         """None when the pass can run on this device after the earlier passes; otherwise why not."""
+        return None
+
+    def refuses_later(self, later: Pass) -> str | None:
+        """Why `later` cannot come after this pass (e.g. a dtype cast after 4-bit quantisation), or None."""
         return None
 
     @abstractmethod

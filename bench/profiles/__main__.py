@@ -1,0 +1,120 @@
+"""`python -m bench.profiles [list|calibrate]`: the known profiles and the detected one; or
+per-profile efficiencies computed from saved runs measured on real cards."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.profiles.table import Profile
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    if value is None or value != value:  # None, or NaN ("supported, rate unknown")
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def _row(profile: Profile) -> list[str]:
+    vram = "-" if profile.vram_mib is None else f"{profile.vram_mib / 1024:.1f} GiB"
+    return [
+        profile.name,
+        profile.kind,
+        vram,
+        _number(profile.bandwidth_gbs, 0),
+        _number(profile.fp32_tflops),
+        _number(profile.fp16_tflops),
+        _number(profile.bf16_tflops) if profile.bf16 else "no",
+        _number(profile.int8_tops),
+        "yes" if profile.tensor_cores else "no",
+        profile.capability_text if profile.compute_capability else "-",
+        f"{profile.efficiency:.2f}" if profile.has_rates else "-",
+        profile.description,
+    ]
+
+
+HEADER = [
+    "profile",
+    "kind",
+    "memory",
+    "GB/s",
+    "fp32 TF",
+    "fp16 TF",
+    "bf16 TF",
+    "int8 TOPS",
+    "tensor",
+    "cc",
+    "eff",
+    "what",
+]
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in [HEADER, *rows]) for i in range(len(HEADER))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [HEADER, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def list_profiles(args: argparse.Namespace) -> None:
+    from bench.devices import resolve_device
+    from bench.profiles.select import AUTO, select_profile
+
+    selection = select_profile(AUTO, resolve_device(args.device), args.file, args.calibration)
+    print(_table([_row(p) for p in selection.catalogue.values()]))
+    print()
+    print("fp16/bf16 are matrix rates with fp32 accumulation (what PyTorch uses); eff = efficiency factor")
+    for profile in selection.catalogue.values():
+        for issue in profile.known_issues:
+            print(f"known issue, {profile.name}: {issue}")
+    print(f"detected: {selection.profile.name} ({selection.host.name})")
+
+
+def calibrate(args: argparse.Namespace) -> None:
+    from bench.profiles.calibration import calibrate_from_runs, calibration_toml
+
+    found = calibrate_from_runs([Path(p) for p in args.runs])
+    if not found:
+        raise BenchError("no row measured natively on a GPU profile with a projection: nothing to calibrate")
+    text = calibration_toml(found)
+    if args.output is None:
+        print(text, end="")
+        return
+    output = Path(args.output)
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, output)  # atomically
+    summary = ", ".join(f"{name}={entry['efficiency']}" for name, entry in found.items())
+    print(f"wrote {output} ({summary})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profiles", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    listing = sub.add_parser("list", help="list the profiles and show the detected one (the default)")
+    for p in (parser, listing):
+        p.add_argument("--file", default=None, help="TOML file of extra profiles")
+        p.add_argument("--calibration", default=None, help="TOML/JSON file of efficiency factors")
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    cal = sub.add_parser("calibrate", help="efficiency per profile from saved runs measured on real cards")
+    cal.add_argument("runs", nargs="+", help="saved run JSON files")
+    cal.add_argument("--output", default=None, help="write a calibration TOML here (default: print it)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "calibrate":
+            calibrate(args)
+        else:
+            list_profiles(args)
+    except BenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Row fields for the run's hardware profile: estimated peak memory, fits, projected latency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.collectors import FinishedRun, collector
+from bench.profiles.estimate import estimate_pipeline
+from bench.profiles.fit import EMPTY_FIELDS, fit_fields
+
+
+@collector
+def profile_fit(run: FinishedRun) -> dict[str, Any]:
+    offload = {"offload": run.row.get("offload") or "none"}
+    selection = run.config.hardware
+    if selection is None:
+        return offload
+    workload = run.workload
+    try:
+        # The variant's own modules (pruned shapes, cast dtypes) traced with meta weights.
+        estimate = estimate_pipeline(
+            run.variant.pipeline.components,
+            workload.width,
+            workload.height,
+            workload.steps,
+            batch=workload.batch,
+            guidance=workload.guidance,
+        )
+    except Exception as error:  # a module that cannot run on meta (custom kernels): say so, no number
+        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        return {**offload, **EMPTY_FIELDS, "projection": f"not estimated: {reason}"}
+    fields = fit_fields(estimate, selection.profile, selection.catalogue, str(run.row["dtype"]))
+    return {
+        **offload,
+        **fields,
+        "est_vs_measured_mib": _against_measured(fields, run.row, offload["offload"]),
+    }
+
+
+def _against_measured(fields: dict[str, Any], row: dict[str, Any], offload: str) -> float | None:
+    """Estimate minus the measured CUDA allocator peak (the same quantity), where a GPU measured one."""
+    measured = row.get("peak_vram_allocated_mib")
+    estimated = fields.get("est_peak_mem_mib")
+    if measured is None or estimated is None or offload != "none":
+        return None  # no GPU, or offload moved weights out of the device
+    return round(estimated - measured, 1)

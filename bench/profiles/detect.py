@@ -1,0 +1,107 @@
+"""The machine's own device, described, and the profile class it belongs to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import psutil
+import torch
+
+from bench.profiles.table import BUILTIN, Profile
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class DeviceDescription:
+    """What detection and the emulation rules need to know about a device; easy to fake in tests."""
+
+    kind: str  # "cpu" or "cuda"
+    name: str
+    memory_mib: float | None
+    compute_capability: tuple[int, int] | None = None
+
+
+def describe_device(device: torch.device) -> DeviceDescription:
+    if device.type == "cuda":
+        properties = torch.cuda.get_device_properties(device)
+        return DeviceDescription(
+            kind="cuda",
+            name=properties.name,
+            memory_mib=properties.total_memory / MIB,
+            compute_capability=(properties.major, properties.minor),
+        )
+    from bench.machine import cpu_name
+
+    return DeviceDescription(kind="cpu", name=cpu_name(), memory_mib=psutil.virtual_memory().total / MIB)
+
+
+def detect_class(device: DeviceDescription) -> str:
+    """The built-in class a device belongs to: a class name, `cpu`, or `host` (no class fits)."""
+    if device.kind == "cpu":
+        return "cpu"
+    name = device.name.upper()
+    memory_gib = (device.memory_mib or 0.0) / 1024
+    if re.search(r"GTX\s*1650", name):
+        return "gtx1650"
+    if re.search(r"RTX\s*3050", name) and not re.search(r"3050\s*TI", name):
+        # The 4 GB laptop GA107 part, or the 8 GB desktop card (6 GB variants fit neither).
+        if memory_gib < 4.5:
+            return "rtx3050-laptop"
+        laptop = "LAPTOP" in name or "MOBILE" in name
+        return "rtx3050" if memory_gib > 7 and not laptop else "host"
+    if re.search(r"RTX\s*3080", name) and not re.search(r"3080\s*TI|LAPTOP|MOBILE", name):
+        return "rtx3080-12" if memory_gib > 11 else "rtx3080"
+    return "host"
+
+
+def cpu_profile(device: DeviceDescription) -> Profile:
+    """The CPU as a profile: its RAM is the memory budget; no datasheet rates (its latency is measured)."""
+    return Profile(
+        name="cpu",
+        description=device.name if device.kind == "cpu" else "the host CPU",
+        kind="cpu",
+        vram_mib=device.memory_mib if device.kind == "cpu" else psutil.virtual_memory().total / MIB,
+        bandwidth_gbs=None,
+        fp32_tflops=None,
+        fp16_tflops=None,
+        bf16_tflops=None,
+        int8_tops=None,
+        tensor_cores=False,
+        compute_capability=None,
+        reserved_mib=0.0,
+        source="detected",
+    )
+
+
+def host_profile(device: DeviceDescription) -> Profile:
+    """The host's own GPU as a profile: its memory and capability are known, its rates are not."""
+    if device.kind == "cpu":
+        return cpu_profile(device)
+    capability = device.compute_capability
+    bf16 = capability is not None and capability >= (8, 0)
+    return Profile(
+        name="host",
+        description=device.name,
+        kind="gpu",
+        vram_mib=device.memory_mib,
+        bandwidth_gbs=None,
+        fp32_tflops=None,
+        fp16_tflops=None,
+        # Unknown rate, but the capability is known: NaN marks "supported, rate unknown".
+        bf16_tflops=float("nan") if bf16 else None,
+        int8_tops=None,
+        tensor_cores=capability is not None and capability >= (7, 0),
+        compute_capability=capability,
+        source="detected",
+    )
+
+
+def detected_profile(device: DeviceDescription) -> Profile:
+    name = detect_class(device)
+    if name == "cpu":
+        return cpu_profile(device)
+    if name == "host":
+        return host_profile(device)
+    return BUILTIN[name]

@@ -1,0 +1,120 @@
+"""Out of memory on the device: the peak it reached, and `--offload auto`'s retries.
+
+With `--offload auto`, a variant that ran out of memory is rebuilt on the CPU and retried
+with diffusers' model CPU offload (whole components moved to the device in turn), then with
+sequential CPU offload (submodules streamed in); the row records which one made it fit
+(`offload`), the out-of-memory peak that forced it, and its own latency (what it cost).
+"""
+
+from __future__ import annotations
+
+import gc
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from bench.errors import BenchError
+from bench.measure import Measurement, measure
+from optimize import Variant, build_variant, parse_recipe
+
+if TYPE_CHECKING:
+    from bench.suite_config import SuiteConfig
+    from bench.workload import Workload
+    from models import LoadedModel
+    from optimize import VariantCache
+
+MIB = 1 << 20
+OFFLOAD_CHOICES = ("none", "auto")
+OFFLOAD_MODES = ("model", "sequential")
+
+
+class OffloadFailed(Exception):
+    """No offload mode made the variant fit; the message says what each one reached."""
+
+
+def parse_offload(text: str | None) -> str:
+    value = (text or "none").strip().lower()
+    if value not in OFFLOAD_CHOICES:
+        raise BenchError(f"--offload {text!r} is unknown; accepted: {', '.join(OFFLOAD_CHOICES)}")
+    return value
+
+
+def is_oom(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError | MemoryError)
+
+
+def peak_allocated_mib(device: torch.device) -> float | None:
+    """The allocator's peak since the last reset (the OOM happened just past it); None on CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / MIB
+
+
+def oom_fields(config: SuiteConfig, error: BaseException) -> dict[str, Any]:
+    """Row fields for an out-of-memory: the peak it reached (and the emulation's cap), one-line reason."""
+    peak = peak_allocated_mib(config.device)
+    cap_mib = config.hardware.emulation.memory_cap_mib if config.hardware is not None else None
+    reason = f"out of memory: {error}".splitlines()[0]
+    if peak is not None:
+        reason += f" (peak {peak:.0f} MiB allocated" + (f" of a {cap_mib:.0f} MiB cap)" if cap_mib else ")")
+    return {"peak_vram_allocated_mib": peak, "reason": reason}
+
+
+def _release(device: torch.device) -> None:
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _enable(pipeline: Any, mode: str, device: torch.device) -> None:
+    if mode == "model":
+        pipeline.enable_model_cpu_offload(device=device)
+    else:
+        pipeline.enable_sequential_cpu_offload(device=device)
+
+
+def measure_offloaded(
+    model: LoadedModel,
+    cache: VariantCache,
+    config: SuiteConfig,
+    variant_name: str,
+    workload: Workload,
+    benchmark: Any,
+    info: dict[str, Any],
+) -> tuple[Variant, Measurement]:
+    """Retry an out-of-memory variant with each offload mode; raises OffloadFailed when none fits."""
+    from pytest_benchmark.fixture import FixtureAlreadyUsed
+
+    device = config.device
+    reached: list[str] = []
+    for mode in OFFLOAD_MODES:
+        _release(device)
+        variant: Variant | None = None
+        try:
+            variant = build_variant(model, parse_recipe(variant_name), device, cache, place_on_device=False)
+            _enable(variant.pipeline, mode, device)
+            result = measure(variant.pipeline, workload, device, benchmark, config.rounds, config.warmup)
+        except FixtureAlreadyUsed:
+            raise OffloadFailed(
+                "it ran out of memory during the timed rounds, and a benchmark cannot be timed twice"
+            ) from None
+        except Exception as error:
+            if not is_oom(error):
+                raise
+            peak = peak_allocated_mib(device)
+            reached.append(f"{mode} offload: out of memory at {peak or 0:.0f} MiB")
+            del variant
+            continue
+        info.update(
+            offload=mode,
+            offload_note=f"{mode} CPU offload made it fit after: {info.get('reason') or 'out of memory'}",
+            build_s=variant.build_s,
+            cache_hit=variant.cache_hit,
+            params=variant.params,
+            size_mb=variant.size_bytes / 1e6,
+            reason="",
+        )
+        return variant, result
+    _release(device)
+    raise OffloadFailed("; ".join(reached))

@@ -1,0 +1,63 @@
+"""float16 ONNX graphs for GPUs (not runnable on this CPU: ORT's fp16 CPU kernels are few).
+
+- `fused_fp16`: ONNX Runtime's transformer optimiser for SD (attention, GroupNorm, BiasAdd,
+  packed QKV/KV fusions: its model types `unet`, `vae`, `clip`), then fp16, for ORT's CUDA
+  provider; this is what ORT's own stable_diffusion/optimize_pipeline.py does.
+- `plain_fp16`: fp16 weights and compute without contrib ops, for TensorRT (11.x removed the
+  FP16 builder flag: precision must be in the graph; its parser doesn't read ORT contrib ops).
+Inputs and outputs stay float32 (`keep_io_types`), so the wrappers feed both the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from optimize.export.onnx_export import DATA_FILE, MODEL_FILE
+from optimize.export.ort_runtime import onnxruntime
+
+# Pipeline component -> ORT transformer optimiser model type.
+MODEL_TYPES = {"unet": "unet", "vae": "vae", "text_encoder": "clip"}
+
+
+def fused_fp16(component: str, source: Path, folder: Path) -> tuple[Path, dict[str, int]]:
+    """The fp16 graph and the fused operators it got (recorded in the manifest)."""
+    onnxruntime()
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    model_type = MODEL_TYPES[component]
+    options = FusionOptions(model_type)
+    if model_type == "unet":
+        options.enable_packed_kv = True
+        options.enable_packed_qkv = True
+        options.enable_bias_add = True
+    optimized = optimize_model(
+        str(source),
+        model_type=model_type,
+        num_heads=0,  # deduced from the graph
+        hidden_size=0,
+        opt_level=0,  # python fusions only; ORT's own optimisation runs when the session loads
+        optimization_options=options,
+        use_gpu=True,
+    )
+    fused = {op: count for op, count in optimized.get_fused_operator_statistics().items() if count}
+    optimized.convert_float_to_float16(keep_io_types=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / MODEL_FILE
+    optimized.save_model_to_file(str(target), use_external_data_format=True)
+    return target, fused
+
+
+def plain_fp16(source: Path, folder: Path) -> Path:
+    onnxruntime()
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(source), load_external_data=True)
+    converted = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / MODEL_FILE
+    onnx.save_model(
+        converted, str(target), save_as_external_data=True, all_tensors_to_one_file=True, location=DATA_FILE
+    )
+    return target

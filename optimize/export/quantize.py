@@ -1,0 +1,116 @@
+"""ONNX Runtime int8: dynamic quantisation, or static QDQ calibrated on recorded UNet inputs.
+
+Facts behind the defaults (measured on the build machine): quantising Conv makes the SD UNet
+slower on CPU, so only MatMul/Gemm with constant weights are quantised unless ops=all;
+`quant_pre_process` needs `skip_symbolic_shape=True` on these graphs; the dynamo exporter
+leaves `graph.value_info` entries that break the quantiser, so they are cleared first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+from pathlib import Path
+from typing import Any
+
+from optimize.export.onnx_export import DATA_FILE, MODEL_FILE
+from optimize.export.ort_runtime import onnxruntime
+from optimize.export.recording import Inputs
+
+OP_SETS = {"matmul": ("MatMul", "Gemm"), "all": ("MatMul", "Gemm", "Conv")}
+
+
+def _save(model: Any, path: Path) -> None:
+    import onnx
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(
+        model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=DATA_FILE
+    )
+
+
+def prepare(source: Path, folder: Path) -> Path:
+    """value_info cleared, then ORT's pre-processing (graph optimisation + ONNX shape inference)."""
+    onnxruntime()
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    model = onnx.load(str(source), load_external_data=True)
+    del model.graph.value_info[:]
+    cleared = folder / "cleared" / MODEL_FILE
+    _save(model, cleared)
+    del model
+    prepared = folder / "prepared" / MODEL_FILE
+    prepared.parent.mkdir(parents=True, exist_ok=True)
+    quant_pre_process(
+        str(cleared),
+        str(prepared),
+        skip_symbolic_shape=True,
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        external_data_location=DATA_FILE,
+    )
+    return prepared
+
+
+def calibration_reader(samples: list[Inputs]) -> Any:
+    """onnxruntime's CalibrationDataReader over inputs recorded from real denoising runs."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class RecordedInputs(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._iterator = iter(samples)
+
+        def get_next(self) -> dict[str, Any] | None:
+            sample = next(self._iterator, None)
+            if sample is None:
+                return None
+            return {name: tensor.cpu().numpy() for name, tensor in sample.items()}
+
+        def rewind(self) -> None:
+            self._iterator = iter(samples)
+
+    return RecordedInputs()
+
+
+def quantize(
+    source: Path, folder: Path, mode: str, ops: str, calibration: list[Inputs] | None = None
+) -> Path:
+    """Write the int8 graph to `folder/model.onnx`; `calibration` is required for mode=static."""
+    onnxruntime()
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    work = folder.parent / f"{folder.name}-work"
+    prepared = prepare(source, work)
+    target = folder / MODEL_FILE
+    folder.mkdir(parents=True, exist_ok=True)
+    op_types = list(OP_SETS[ops])
+    with contextlib.redirect_stdout(io.StringIO()):
+        if mode == "dynamic":
+            quantize_dynamic(
+                str(prepared),
+                str(target),
+                op_types_to_quantize=op_types,
+                weight_type=QuantType.QInt8,
+                use_external_data_format=True,
+                extra_options={"MatMulConstBOnly": True},
+            )
+        else:
+            if not calibration:
+                raise ValueError("static quantisation needs calibration inputs")
+            quantize_static(
+                str(prepared),
+                str(target),
+                calibration_data_reader=calibration_reader(calibration),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=op_types,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                use_external_data_format=True,
+                # No CalibMaxIntermediateOutputs: ORT 1.31 discards (not reduces) the data at that limit.
+                extra_options={"MatMulConstBOnly": True},
+            )
+    shutil.rmtree(work, ignore_errors=True)
+    return target

@@ -1,0 +1,48 @@
+"""`compiled/1`: a compiled variant's weights (safetensors, same architecture) and its compile
+settings; restore loads the weights, compiles again and warms up (inside build_s)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from diffusers import DiffusionPipeline
+from safetensors.torch import save_file
+
+from optimize.components import component_dtypes, to_device, torch_components
+from optimize.export.compiled import compile_pipeline, uncompiled_state, warm_up
+from optimize.formats.base import VariantFormat, register_format
+from optimize.formats.names import COMPILED_FORMAT
+from optimize.formats.onnx import device_from_label
+from optimize.formats.state_dict import StateDictFormat
+
+if TYPE_CHECKING:
+    from optimize.recipe import Recipe
+
+
+@register_format
+class CompiledFormat(VariantFormat):
+    name = COMPILED_FORMAT
+
+    def save(self, pipeline: DiffusionPipeline, folder: Path, recipe: Recipe) -> dict[str, Any]:
+        for name, module in torch_components(pipeline).items():
+            tensors = {
+                key: value.detach().contiguous().clone() for key, value in uncompiled_state(module).items()
+            }
+            save_file(tensors, str(folder / f"{name}.safetensors"))
+        return {"dtypes": component_dtypes(pipeline)}
+
+    def restore(
+        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
+    ) -> DiffusionPipeline:
+        pipeline = StateDictFormat().restore(base, folder, manifest, recipe)
+        settings = manifest["checks"]["compile"]
+        device = device_from_label(manifest["device"])
+        to_device(pipeline, device)
+        started = time.perf_counter()
+        compile_pipeline(pipeline, settings["mode"], settings["dynamic"])
+        warm = warm_up(pipeline, device)
+        # What this load's compile cost (the manifest keeps the first build's figure).
+        pipeline.compile_reload = {**warm, "compile_s": time.perf_counter() - started}
+        return pipeline

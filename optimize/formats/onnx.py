@@ -1,0 +1,81 @@
+"""`onnx/1`: each exported component as its graph file(s) (ONNX + external data, or a TensorRT
+engine) with the settings to run it; torch components left over as safetensors.
+
+Every file is listed with its sha256 in the manifest by the cache, so a truncated or
+corrupted graph is detected on load and the entry rebuilt.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from diffusers import DiffusionPipeline
+from safetensors.torch import load_file, save_file
+
+from optimize.components import torch_components
+from optimize.export.build import SessionSettings, open_component
+from optimize.export.modules import exported_components
+from optimize.export.pipelines import pipeline_with
+from optimize.formats.base import VariantFormat, register_format
+from optimize.formats.names import ONNX_FORMAT
+
+if TYPE_CHECKING:
+    from optimize.recipe import Recipe
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link where the cache shares the build's file system (no 3.4 GB copy), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def device_from_label(label: str) -> torch.device:
+    """The manifest's device label (`cpu/x86_64`, `cuda/<name>`) back to a torch device; the cache
+    key holds the label, so an entry is only restored on the kind of device it was built for."""
+    if label.startswith("cuda"):
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+@register_format
+class OnnxFormat(VariantFormat):
+    name = ONNX_FORMAT
+
+    def save(self, pipeline: DiffusionPipeline, folder: Path, recipe: Recipe) -> dict[str, Any]:
+        graphs: dict[str, Any] = {}
+        for name, part in exported_components(pipeline).items():
+            target = folder / name
+            target.mkdir()
+            for source in sorted(p for p in part.onnx_path.parent.iterdir() if p.is_file()):
+                _link_or_copy(source, target / source.name)
+            graphs[name] = {"file": f"{name}/{part.onnx_path.name}", "settings": part.settings.to_json()}
+        leftovers = {}
+        for name, module in torch_components(pipeline).items():
+            if name in graphs:
+                continue
+            tensors = {key: value.detach().contiguous().clone() for key, value in module.state_dict().items()}
+            save_file(tensors, str(folder / f"{name}.safetensors"))
+            leftovers[name] = f"{name}.safetensors"
+        return {"graphs": graphs, "torch_components": leftovers}
+
+    def restore(
+        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
+    ) -> DiffusionPipeline:
+        device = device_from_label(manifest["device"])
+        replacements: dict[str, torch.nn.Module] = {}
+        for name, item in manifest["graphs"].items():
+            settings = SessionSettings(**item["settings"])
+            config = getattr(base, name).config
+            replacements[name] = open_component(name, folder / item["file"], config, device, settings)
+        for name, file in manifest.get("torch_components", {}).items():
+            module = copy.deepcopy(getattr(base, name))
+            module.load_state_dict(load_file(str(folder / file)), strict=True, assign=True)
+            replacements[name] = module
+        return pipeline_with(base, **replacements)

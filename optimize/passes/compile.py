@@ -1,0 +1,44 @@
+"""`compile`: torch.compile (inductor) of the UNet and VAE decoder; compile time is build time."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import DiffusionPipeline
+
+from optimize.export.compiled import MODES, compile_pipeline, warm_up
+from optimize.formats.names import COMPILED_FORMAT
+from optimize.passes.base import BuildContext, Param, Pass
+from optimize.passes.registry import register
+
+
+@register
+class Compile(Pass):
+    name = "compile"
+    in_default_suite = False
+    summary = "torch.compile (inductor) of UNet and VAE decoder, warmed up in the build"
+    params = (
+        Param("mode", str, "default", choices=MODES),
+        Param("dynamic", bool, False),
+    )
+    output_format = COMPILED_FORMAT
+
+    def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
+        for step in earlier:
+            if step.name in ("onnx", "ort", "ort-int8", "trt", "compile"):
+                return f"compile after {step.name}: compile works on the torch modules, so it goes last"
+        if self.arguments["mode"] == "reduce-overhead" and device.type != "cuda":
+            return "compile(mode=reduce-overhead) uses CUDA graphs; this run is on the CPU"
+        return None
+
+    def apply(self, pipeline: DiffusionPipeline, context: BuildContext) -> DiffusionPipeline:
+        # The build moves the pipeline to its device after the passes; compile must see it there.
+        from optimize.components import to_device
+
+        to_device(pipeline, context.device)
+        compile_pipeline(pipeline, self.arguments["mode"], self.arguments["dynamic"])
+        context.checks["compile"] = {
+            "mode": self.arguments["mode"],
+            "dynamic": self.arguments["dynamic"],
+            **warm_up(pipeline, context.device),
+        }
+        return pipeline

@@ -1,0 +1,203 @@
+"""What a pruning scope means on a pipeline: the modules to prune, how to call them, what to keep.
+
+A *target* is one module that is traced and pruned as a whole (the UNet, the VAE decoder, a
+text encoder), with example inputs small enough to trace cheaply, a sampler of random batches
+(Taylor gradients, distillation), and the layers whose output width is an interface to the
+rest of the pipeline and so must not change (the UNet's noise prediction, the decoder's RGB
+output, the text encoder's hidden width that the UNet's cross-attention reads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel, UNet2DModel
+from diffusers.models.activations import GEGLU, SwiGLU
+from diffusers.models.attention_processor import Attention
+from torch import nn
+
+from optimize.errors import PassError
+
+SCOPES = ("unet", "vae", "text")
+Inputs = dict[str, Any]
+
+# Token ids for random text batches stay below this: every CLIP vocabulary is larger.
+_TOKEN_LIMIT = 256
+# Sequence length of the traced text-encoder call and of random text embeddings.
+_TEXT_TOKENS = 77
+
+
+@dataclass
+class PruneTarget:
+    # "unet", "vae.decoder", "text_encoder": where the module lives in the pipeline.
+    path: str
+    module: nn.Module
+    example_inputs: Inputs
+    # Random inputs for gradients and distillation: (batch size, generator) -> inputs.
+    sample_inputs: Callable[[int, torch.Generator], Inputs]
+    # Layers whose output width is an interface to the rest of the pipeline.
+    keep_width: list[nn.Module]
+    # Attention projections whose heads are pruned whole: linear -> number of heads.
+    heads: dict[nn.Module, int]
+    # Attention projections that keep their width (single-head attention: no head to drop).
+    frozen_heads: list[nn.Module]
+    # Gated MLP projections (GEGLU, SwiGLU) whose output is chunked into (value, gate) halves:
+    # channel i of one half pairs with channel i of the other, so both are cut together.
+    paired_halves: list[nn.Module]
+    # module, inputs -> its main output tensor (also torch-pruning's `forward_fn`).
+    call: Callable[[nn.Module, Inputs], torch.Tensor]
+    # Whether the output is a noise prediction (Taylor uses the denoising loss then).
+    predicts_noise: bool = False
+
+
+def _first_output(module: nn.Module, inputs: Inputs) -> torch.Tensor:
+    """diffusers' UNets and transformers' models: the first element of the tuple output."""
+    return module(**inputs, return_dict=False)[0]
+
+
+def _plain_call(module: nn.Module, inputs: Inputs) -> torch.Tensor:
+    return module(**inputs)
+
+
+def _attention_heads(module: nn.Module) -> tuple[dict[nn.Module, int], list[nn.Module]]:
+    """diffusers' Attention and CLIP's attention: q/k/v projections and their head counts."""
+    heads: dict[nn.Module, int] = {}
+    frozen: list[nn.Module] = []
+    for layer in module.modules():
+        if isinstance(layer, Attention):
+            projections, count = [layer.to_q, layer.to_k, layer.to_v], layer.heads
+        elif all(hasattr(layer, name) for name in ("q_proj", "k_proj", "v_proj", "num_heads")):
+            projections, count = [layer.q_proj, layer.k_proj, layer.v_proj], layer.num_heads
+        else:
+            continue
+        if count > 1:
+            heads.update(dict.fromkeys(projections, count))
+        else:
+            # One head: dropping it empties the layer, and narrowing it would change the
+            # softmax temperature (SDPA scales by the actual head width), so it stays whole.
+            frozen.extend(projections)
+    return heads, frozen
+
+
+def _gated_projections(module: nn.Module) -> list[nn.Module]:
+    return [layer.proj for layer in module.modules() if isinstance(layer, GEGLU | SwiGLU)]
+
+
+def _latent_side(levels: int) -> int:
+    """Smallest square latent that survives every downsampling twice over: cheap to trace."""
+    return 2 ** max(levels - 1, 0) * 2
+
+
+def _unet_target(unet: nn.Module) -> PruneTarget:
+    config = unet.config
+    side = _latent_side(len(config.block_out_channels))
+    conditional = isinstance(unet, UNet2DConditionModel)
+    train_steps = 1000
+
+    def sample_inputs(batch: int, generator: torch.Generator) -> Inputs:
+        inputs: Inputs = {
+            "sample": torch.randn(batch, config.in_channels, side, side, generator=generator),
+            "timestep": torch.randint(0, train_steps, (batch,), generator=generator),
+        }
+        if conditional:
+            inputs["encoder_hidden_states"] = torch.randn(
+                batch, _TEXT_TOKENS, config.cross_attention_dim, generator=generator
+            )
+            if config.addition_embed_type == "text_time":
+                time_width = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
+                inputs["added_cond_kwargs"] = {
+                    "text_embeds": torch.randn(batch, time_width, generator=generator),
+                    "time_ids": torch.randn(batch, 6, generator=generator).abs() * 256,
+                }
+        if getattr(config, "num_class_embeds", None):
+            inputs["class_labels"] = torch.randint(0, config.num_class_embeds, (batch,), generator=generator)
+        return inputs
+
+    heads, frozen = _attention_heads(unet)
+    return PruneTarget(
+        path="unet",
+        module=unet,
+        example_inputs=sample_inputs(1, torch.Generator().manual_seed(0)),
+        sample_inputs=sample_inputs,
+        keep_width=[unet.conv_out],
+        heads=heads,
+        frozen_heads=frozen,
+        paired_halves=_gated_projections(unet),
+        call=_first_output,
+        predicts_noise=True,
+    )
+
+
+def _decoder_target(vae: AutoencoderKL) -> PruneTarget:
+    decoder = vae.decoder
+    channels = vae.config.latent_channels
+    side = 8
+
+    def sample_inputs(batch: int, generator: torch.Generator) -> Inputs:
+        return {"sample": torch.randn(batch, channels, side, side, generator=generator)}
+
+    heads, frozen = _attention_heads(decoder)
+    return PruneTarget(
+        path="vae.decoder",
+        module=decoder,
+        example_inputs=sample_inputs(1, torch.Generator().manual_seed(0)),
+        sample_inputs=sample_inputs,
+        keep_width=[decoder.conv_out],
+        heads=heads,
+        frozen_heads=frozen,
+        paired_halves=_gated_projections(decoder),
+        call=_plain_call,
+    )
+
+
+def _text_target(name: str, encoder: nn.Module) -> PruneTarget:
+    model = encoder.text_model if hasattr(encoder, "text_model") else encoder
+    vocab = min(encoder.config.vocab_size, _TOKEN_LIMIT)
+
+    def sample_inputs(batch: int, generator: torch.Generator) -> Inputs:
+        return {"input_ids": torch.randint(0, vocab, (batch, _TEXT_TOKENS), generator=generator)}
+
+    # The hidden width is what the UNet's cross-attention (to_k/to_v) reads: the residual
+    # stream (embeddings, final norm, projection) keeps it; MLPs and heads may shrink.
+    keep = [model.embeddings, model.final_layer_norm]
+    if hasattr(encoder, "text_projection"):
+        keep.append(encoder.text_projection)
+    heads, frozen = _attention_heads(encoder)
+    return PruneTarget(
+        path=name,
+        module=encoder,
+        example_inputs=sample_inputs(1, torch.Generator().manual_seed(0)),
+        sample_inputs=sample_inputs,
+        keep_width=keep,
+        heads=heads,
+        frozen_heads=frozen,
+        paired_halves=_gated_projections(encoder),
+        call=_first_output,
+    )
+
+
+def targets_for(pipeline: DiffusionPipeline, scope: str) -> list[PruneTarget]:
+    """The targets of `scope` on this pipeline; a PassError when it has none."""
+    if scope not in SCOPES:
+        raise PassError(f"prune: scope={scope!r} is unknown; accepted: {', '.join(SCOPES)}")
+    components = pipeline.components
+    targets: list[PruneTarget] = []
+    if scope == "unet" and isinstance(components.get("unet"), UNet2DConditionModel | UNet2DModel):
+        targets.append(_unet_target(components["unet"]))
+    elif scope == "vae" and isinstance(components.get("vae"), AutoencoderKL):
+        targets.append(_decoder_target(components["vae"]))
+    elif scope == "text":
+        for name in ("text_encoder", "text_encoder_2"):
+            encoder = components.get(name)
+            if isinstance(encoder, nn.Module) and hasattr(encoder, "config"):
+                targets.append(_text_target(name, encoder))
+    if not targets:
+        present = ", ".join(n for n, c in components.items() if isinstance(c, nn.Module)) or "none"
+        raise PassError(
+            f"prune: nothing prunable for scope={scope!r} in this pipeline (torch components: {present}); "
+            f"accepted scopes: unet (UNet2DConditionModel/UNet2DModel), vae (AutoencoderKL decoder), text"
+        )
+    return targets

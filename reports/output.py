@@ -1,0 +1,83 @@
+"""Text output shared by the commands: number formatting, Markdown tables, atomic files."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reports.errors import ReportError
+
+SIGNIFICANT = 4
+
+
+def number(value: Any, digits: int = SIGNIFICANT) -> str:
+    """A figure as text: 4 significant digits, empty when missing, ``inf`` kept as is."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, int | float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def percent(value: Any) -> str:
+    """A signed percentage (``+12.3%``); empty when missing."""
+    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return f"{value:+.1f}%"
+
+
+def ratio(value: Any) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return f"{value:.2f}x"
+
+
+def markdown(df: pd.DataFrame, right: Iterable[str] = ()) -> str:
+    """A frame of already formatted cells as a Markdown table; ``right`` columns right-aligned."""
+    right = set(right)
+    cells = df.astype(object).where(df.notna(), "")
+    align = ["right" if column in right else "left" for column in df.columns]
+    return cells.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
+
+
+def emit(text: str, output: Path | None) -> None:
+    """Print ``text``, or write it to ``output`` atomically (a reader never sees half a file)."""
+    if output is None:
+        sys.stdout.write(text)
+        return
+    write_bytes(text.encode("utf-8"), output)
+
+
+def write_bytes(data: bytes, output: Path) -> None:
+    folder = output.parent
+    if not folder.is_dir():
+        raise ReportError(f"cannot write {output}: folder {folder} does not exist")
+    handle, temp_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=folder)
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        # mkstemp makes the file private (0600); a report is read by others, as any new file would be.
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, output)
+    except OSError as error:
+        raise ReportError(f"cannot write {output}: {error.strerror or error}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask

@@ -1,0 +1,283 @@
+"""ONNX export, ONNX Runtime variants, int8, TensorRT (skipped without it), and their cache entries.
+
+One `onnx` build of tiny-sd is shared by the module (about 15 s); the rest reuses its graphs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from bench.generate import generate
+from bench.instruments.quality import psnr
+from bench.instruments.stages import StageRecorder
+from bench.runtime_provider import provider_label
+from bench.workload import make_workload
+from optimize import PassError, PassUnsupported, build_variant, parse_recipe
+from optimize.cache import MANIFEST
+from optimize.export.modules import OnnxTextEncoder, OnnxUNet, OnnxVaeDecoder, exported_components
+from optimize.export.onnx_export import export_component
+from optimize.export.ort_runtime import make_session
+from optimize.export.parity import parity
+from optimize.export.quantize import quantize
+from optimize.export.recording import CALIBRATION_PROMPTS, RecordingPlan, record_inputs
+from optimize.export.runner import OrtRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = torch.device("cpu")
+WORKLOAD = make_workload("64", 3, 1, 7.5, "euler", "a red fox in the snow", 0)
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    from optimize import VariantCache
+
+    return VariantCache(tmp_path_factory.mktemp("export") / "variants")
+
+
+@pytest.fixture(scope="module")
+def onnx_variant(tiny_model, module_cache):
+    return build_variant(tiny_model, parse_recipe("onnx"), CPU, module_cache)
+
+
+@pytest.fixture(scope="module")
+def torch_image(tiny_model, module_cache):
+    baseline = build_variant(tiny_model, parse_recipe("fp32"), CPU, module_cache)
+    baseline.pipeline.set_progress_bar_config(disable=True)
+    return generate(baseline.pipeline, WORKLOAD, CPU)
+
+
+def test_parity_with_torch_is_recorded_per_component(onnx_variant):
+    checks = onnx_variant.manifest["checks"]
+    assert checks["onnx"]["exporter"] == "legacy"
+    parity = checks["onnx"]["parity"]
+    assert set(parity) == {"text_encoder", "unet", "vae"}
+    for component, check in parity.items():
+        assert check["samples"] >= 1, component
+        assert check["max_rel"] < 1e-4, (component, check)
+        assert 0 <= check["max_abs"] < 1e-3, (component, check)
+    assert checks["providers"] == {
+        "text_encoder": "CPUExecutionProvider",
+        "unet": "CPUExecutionProvider",
+        "vae": "CPUExecutionProvider",
+    }
+
+
+def test_pipeline_runs_on_onnx_components_with_callbacks_and_stage_hooks(onnx_variant, torch_image):
+    pipeline = onnx_variant.pipeline
+    pipeline.set_progress_bar_config(disable=True)
+    assert isinstance(pipeline.unet, OnnxUNet)
+    assert isinstance(pipeline.vae, OnnxVaeDecoder)
+    assert isinstance(pipeline.text_encoder, OnnxTextEncoder)
+    assert not any(isinstance(p, torch.nn.Parameter) for p in pipeline.unet.parameters())
+    with StageRecorder(pipeline, CPU) as stages:
+        image = generate(pipeline, WORKLOAD, CPU, stages)
+    summary = stages.summary()
+    assert len(stages.generations[0].step_s) == WORKLOAD.steps  # callback_on_step_end fired each step
+    assert summary["text_encoder_s"] > 0 and summary["vae_decode_s"] > 0 and summary["step_median_ms"] > 0
+    assert psnr(image, torch_image) > 40.0
+    assert provider_label(pipeline) == "CPUExecutionProvider"
+
+
+def test_wrappers_honour_return_dict_like_the_modules_they_replace(onnx_variant, tiny_model):
+    unet, vae = onnx_variant.pipeline.unet, onnx_variant.pipeline.vae
+    sample = torch.randn(2, 4, 8, 8)
+    hidden = torch.randn(2, 77, tiny_model.pipeline.unet.config.cross_attention_dim)
+    as_output = unet(sample, torch.tensor(500), encoder_hidden_states=hidden).sample
+    (as_tuple,) = unet(sample, 500, encoder_hidden_states=hidden, return_dict=False)
+    reference = tiny_model.pipeline.unet(sample, torch.tensor(500), encoder_hidden_states=hidden).sample
+    assert torch.allclose(as_output, as_tuple) and torch.allclose(as_output, reference, atol=1e-4)
+    decoded = vae.decode(torch.randn(1, 4, 8, 8)).sample
+    assert decoded.shape == (1, 3, 64, 64)
+    assert vae.config.scaling_factor == tiny_model.pipeline.vae.config.scaling_factor
+    with pytest.raises(PassError, match="timestep_cond"):
+        unet(sample, 500, encoder_hidden_states=hidden, timestep_cond=torch.ones(2, 4))
+
+
+def test_second_build_loads_graphs_from_the_cache(onnx_variant, tiny_model, module_cache):
+    again = build_variant(tiny_model, parse_recipe("onnx"), CPU, module_cache)
+    assert again.cache_hit and not onnx_variant.cache_hit
+    artefacts = again.manifest["artefacts"]
+    assert {"unet/model.onnx", "unet/model.onnx.data", "vae/model.onnx", "text_encoder/model.onnx"} <= set(
+        artefacts
+    )
+    assert again.manifest["graphs"]["unet"]["settings"] == {
+        "runtime": "ort",
+        "provider": "auto",
+        "opt_level": "basic",
+    }
+    assert isinstance(again.pipeline.unet, OnnxUNet)
+
+
+def test_truncated_onnx_in_the_cache_is_detected_and_rebuilt(tiny_model, module_cache, onnx_variant):
+    folder = module_cache.folder(onnx_variant.manifest["key"])
+    data = folder / "unet" / "model.onnx.data"
+    # A new, shorter file in its place (an interrupted copy); the build's own graph is a hard link to
+    # the old inode, so rewriting in place would truncate that too.
+    truncated = data.with_suffix(".partial")
+    truncated.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    truncated.replace(data)
+    with pytest.warns(UserWarning, match="corrupt"):
+        rebuilt = build_variant(tiny_model, parse_recipe("onnx"), CPU, module_cache)
+    assert rebuilt.cache_hit is False
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert (
+        manifest["artefacts"]["unet/model.onnx.data"]["bytes"]
+        == (folder / "unet/model.onnx.data").stat().st_size
+    )
+
+
+def test_ort_saves_the_optimised_graph_and_reloads_it_from_the_cache(tiny_model, module_cache, torch_image):
+    built = build_variant(tiny_model, parse_recipe("onnx+ort"), CPU, module_cache)
+    report = built.manifest["checks"]["ort"]
+    assert report["opt"] == "all" and report["parity"]["unet"]["max_rel"] < 1e-4
+    assert built.manifest["graphs"]["unet"]["settings"]["opt_level"] == "all"
+    again = build_variant(tiny_model, parse_recipe("onnx+ort"), CPU, module_cache)
+    assert again.cache_hit
+    images = []
+    for variant in (built, again):
+        variant.pipeline.set_progress_bar_config(disable=True)
+        images.append(generate(variant.pipeline, WORKLOAD, CPU))
+    assert psnr(images[0], torch_image) > 40.0 and psnr(images[1], images[0]) > 60.0
+
+
+def test_dynamic_int8_quantises_only_constant_weight_matmuls(onnx_variant, tmp_path):
+    source = onnx_variant.pipeline.unet.onnx_path
+    target = quantize(source, tmp_path / "int8", "dynamic", "matmul")
+    ops = {node.op_type for node in onnx.load(str(target), load_external_data=False).graph.node}
+    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops
+    assert "ConvInteger" not in ops  # Conv stays float: quantising it is slower on CPU
+
+
+def test_static_int8_is_calibrated_on_inputs_recorded_from_denoising_runs(tiny_model, onnx_variant, tmp_path):
+    plan = RecordingPlan(size=64, steps=2, prompts=CALIBRATION_PROMPTS[:1])
+    recording = record_inputs(tiny_model.pipeline, plan)
+    # Hooks on the torch modules: one text-encoder call per CFG half, one UNet call per step, one decode.
+    assert [len(recording[name]) for name in ("text_encoder", "unet", "vae")] == [2, 2, 1]
+    assert recording["unet"][0]["sample"].shape == (2, 4, 8, 8)  # both CFG halves in one batch
+    assert not tiny_model.pipeline.unet._forward_pre_hooks  # the base keeps no hooks
+    source = onnx_variant.pipeline.unet.onnx_path
+    target = quantize(source, tmp_path / "static", "static", "matmul", recording["unet"])
+    ops = {node.op_type for node in onnx.load(str(target), load_external_data=False).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    runner = OrtRunner(make_session(target, CPU, "CPUExecutionProvider", "all"), CPU)
+    check = parity(runner, onnx_variant.pipeline.unet.parity_cases)
+    assert 0 < check["max_rel"] < 1.0  # quantised: not exact, not garbage
+
+
+def test_ort_int8_variant_records_its_parity_and_runs(tiny_model, module_cache, torch_image):
+    variant = build_variant(tiny_model, parse_recipe("ort-int8"), CPU, module_cache)
+    report = variant.manifest["checks"]["ort-int8"]
+    assert report["mode"] == "dynamic" and report["ops"] == ["MatMul", "Gemm"]
+    assert set(report["parity"]) == {"text_encoder", "unet", "vae"}
+    assert report["parity"]["vae"]["max_rel"] < 1e-4  # only the UNet is quantised
+    variant.pipeline.set_progress_bar_config(disable=True)
+    image = generate(variant.pipeline, WORKLOAD, CPU)
+    assert np.isfinite(image).all() and psnr(image, torch_image) > 15.0
+
+
+def test_an_operator_the_exporter_cannot_convert_names_the_module(tmp_path):
+    class OddUNet(torch.nn.Module):
+        """A UNet stand-in with an FFT: ONNX has no operator for aten::fft_fft2 at opset 17."""
+
+        def forward(self, sample, timestep, encoder_hidden_states, return_dict=False):
+            return (torch.fft.fft2(sample).real,)
+
+    example = {
+        "sample": torch.randn(1, 4, 8, 8),
+        "timestep": torch.tensor([1.0]),
+        "encoder_hidden_states": torch.randn(1, 77, 8),
+    }
+    expected = r"onnx export of unet \(OddUNet\) failed with the legacy exporter at opset 17: .*fft_fft2"
+    with pytest.raises(PassError, match=expected):
+        export_component("unet", OddUNet(), example, tmp_path / "unet", "legacy", 17)
+    assert not (tmp_path / "unet").exists()
+
+
+def test_missing_onnxruntime_names_the_extra_to_install(tiny_model, cache, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(PassUnsupported, match=r'pip install -c constraints.txt -e "\.\[cpu\]"'):
+        build_variant(tiny_model, parse_recipe("ort-int8"), CPU, cache)
+
+
+@pytest.mark.parametrize(
+    ("recipe", "reason"),
+    [
+        ("bf16+onnx", "export takes the float32 torch model"),
+        ("onnx+onnx", "already exported"),
+        ("compile+ort", "compiled module can't be exported"),
+        ("ort-int8+ort", "runtime passes go onnx\\+ort or ort alone"),
+        ("ort(precision=fp16)", "GPU variant"),
+        ("ort(provider=cuda)", "runs on a CUDA device"),
+    ],
+)
+def test_recipes_that_cannot_run_here_say_why(recipe, reason):
+    assert reason_matches(parse_recipe(recipe).unsupported_reason(CPU), reason)
+
+
+def reason_matches(text: str | None, pattern: str) -> bool:
+    import re
+
+    return text is not None and re.search(pattern, text) is not None
+
+
+def test_trt_is_unsupported_here_with_the_reason():
+    reason = parse_recipe("trt").unsupported_reason(CPU)
+    assert reason is not None
+    if importlib.util.find_spec("tensorrt") is None:
+        assert "tensorrt is not installed" in reason and ".[gpu]" in reason
+    else:
+        assert "CUDA device" in reason
+    int8 = parse_recipe("trt(precision=int8)").unsupported_reason(torch.device("cuda"))
+    assert int8 is not None
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorrt") is None, reason="tensorrt is not installed (CUDA only)"
+)
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="TensorRT engines need a CUDA device")
+def test_trt_engines_match_torch_and_run_in_the_pipeline(tiny_model, cache):  # pragma: no cover - GPU only
+    device = torch.device("cuda")
+    variant = build_variant(
+        tiny_model, parse_recipe("trt(precision=fp32,min_size=64,max_size=128)"), device, cache
+    )
+    checks = variant.manifest["checks"]["trt"]
+    assert all(check["max_rel"] < 1e-2 for check in checks["parity"].values())
+    assert provider_label(variant.pipeline) == "TensorRT"
+    assert {name for name in exported_components(variant.pipeline)} == {"text_encoder", "unet", "vae"}
+    image = generate(variant.pipeline, WORKLOAD, device)
+    assert np.isfinite(image).all()
+    again = build_variant(
+        tiny_model, parse_recipe("trt(precision=fp32,min_size=64,max_size=128)"), device, cache
+    )
+    assert again.cache_hit and "unet/model.engine" in again.manifest["artefacts"]
+
+
+def test_suite_gives_ok_rows_with_the_provider_and_an_unsupported_trt_row(tmp_path, module_cache):
+    # The module's cache: the ort-int8 variant built above is a cache hit here (a fresh one also works).
+    env = {**os.environ, "DIFFBENCH_CACHE": str(module_cache.root), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider", "--rounds=1"]
+    command += [
+        "--warmup=0",
+        "--variants=ort-int8,trt",
+        f"--benchmark-storage={tmp_path}",
+        "--benchmark-save=export",
+    ]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = json.loads(next(tmp_path.rglob("*_export.json")).read_text())
+    rows = {b["extra_info"]["variant"]: b["extra_info"] for b in run["benchmarks"]}
+    assert rows["ort-int8"]["status"] == "ok" and rows["ort-int8"]["provider"] == "CPUExecutionProvider"
+    failed = {r["extra_info"]["variant"]: r["extra_info"] for r in run["diffbench"]["rows"]}
+    assert failed["trt"]["status"] == "unsupported"
+    assert "tensorrt" in failed["trt"]["reason"].lower()
