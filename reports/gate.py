@@ -16,6 +16,11 @@ Rows are matched on model, variant, workload and profile. A matched row regresse
   3. the candidate's fastest round is slower than the baseline's by more than the threshold
      too: slower code slows every round, while other processes on the machine slow some
      rounds and leave the quiet ones (why timeit trusts the minimum);
+  4. when earlier runs of the same rows on the same machine are in the history (by default the
+     ``--storage`` folders, at least 3 runs), the change is also beyond the machine's
+     between-run noise: ``log(c_med / b_med) > z * sqrt(2) * sigma`` (z = 4, ``--noise-sigmas``),
+     sigma the pooled run-to-run spread of log medians (reports/history.py). A whole run can be a few percent
+     to 25% slower on a small VM with nothing else running; only history shows that;
 - **VRAM** / **RAM**: the peak grows by more than its threshold (default 5% / 10%); these are
   single figures per run, with no spread to test against;
 - **FID**: it grows by more than the threshold, in FID points (default 1.0).
@@ -28,17 +33,22 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from reports import frames, output, runs, thresholds
-from reports.errors import ReportError
-from reports.loader import DEFAULT_PATH, load
+from reports.errors import ReportError, ReportWarning
+from reports.history import BetweenRunNoise, between_run_noise
+from reports.loader import DEFAULT_PATH, RunFile, find_run_files, load
 
 EXIT_REGRESSED = 1
 NOTCH = 1.57  # McGill et al.: median ± 1.57·IQR/√n, about 95% confidence for a difference
+# Between-run allowance, in sigmas of the difference of two runs' log medians. 4, not 3: run-to-run
+# drift has heavy tails (on the build VM 2 of 49 row-runs were 25% off with nothing else running).
+HISTORY_Z = 4.0
 MATCH = ["model", "variant", "workload", "profile"]
 KEEP = [
     *MATCH,
@@ -123,21 +133,25 @@ class LatencyVerdict:
     beyond_notches: bool  # ... and by more than the noise margin
     fastest_slower: bool  # the fastest round grew by more than the threshold too
     margin: float
+    beyond_history: bool = True  # ... and beyond the machine's between-run noise (True: no history)
 
     @property
     def regressed(self) -> bool:
-        return self.over and self.beyond_notches and self.fastest_slower
+        return self.over and self.beyond_notches and self.fastest_slower and self.beyond_history
 
 
-def judge_latency(b: Timing, c: Timing, limit: float) -> LatencyVerdict:
-    """The noise rule (docs/ci.md): a regression needs all three conditions."""
+def judge_latency(
+    b: Timing, c: Timing, limit: float, history: BetweenRunNoise | None = None
+) -> LatencyVerdict:
+    """The noise rule (docs/ci.md): a regression needs every condition."""
     margin = noise_margin(b.iqr, b.rounds, c.iqr, c.rounds)
     over = c.median > b.median * (1.0 + limit)
     beyond = c.median - b.median > margin
     # Slower code slows every round, the fastest too; another process on the machine slows
     # some rounds and leaves the quiet ones (timeit's reason to trust the minimum).
     fastest = pd.isna(b.fastest) or pd.isna(c.fastest) or c.fastest > b.fastest * (1.0 + limit)
-    return LatencyVerdict(bool(over), bool(beyond), bool(fastest), margin)
+    beyond_history = history is None or math.log(c.median / b.median) > history.allowance
+    return LatencyVerdict(bool(over), bool(beyond), bool(fastest), margin, bool(beyond_history))
 
 
 @dataclass
@@ -153,7 +167,14 @@ class GateResult:
         return [check for check in self.checks if check.regressed]
 
 
-def gate(baseline: pd.DataFrame, candidate: pd.DataFrame, limits: Thresholds) -> GateResult:
+def gate(
+    baseline: pd.DataFrame,
+    candidate: pd.DataFrame,
+    limits: Thresholds,
+    history: pd.DataFrame | None = None,
+    noise_sigmas: float = HISTORY_Z,
+) -> GateResult:
+    """`history`: earlier runs (any number, the candidate's excluded) for the between-run noise term."""
     b = _keyed(baseline, "baseline")
     c = _keyed(candidate, "candidate")
     shared = [key for key in b.index if key in c.index]
@@ -162,10 +183,18 @@ def gate(baseline: pd.DataFrame, candidate: pd.DataFrame, limits: Thresholds) ->
             f"the two runs share no rows (matched on {', '.join(MATCH)}): "
             f"baseline has {_keys_text(list(b.index))}; candidate has {_keys_text(list(c.index))}"
         )
+    noise = _noise(history, shared, b.loc[shared], noise_sigmas)
     checks: list[Check] = []
     for key in shared:
-        checks.extend(_compare(key, b.loc[key], c.loc[key], limits))
+        checks.extend(_compare(key, b.loc[key], c.loc[key], limits, noise))
     notes = _notes(b.loc[shared], c.loc[shared])
+    if history is not None:
+        notes.append(
+            noise.describe()
+            if noise is not None
+            else "no between-run noise term: the history has fewer than 3 runs of these rows on this "
+            "machine (keep earlier runs in --storage or pass --history DIR)"
+        )
     return GateResult(
         len(shared),
         checks,
@@ -173,6 +202,15 @@ def gate(baseline: pd.DataFrame, candidate: pd.DataFrame, limits: Thresholds) ->
         [key for key in c.index if key not in b.index],
         notes,
     )
+
+
+def _noise(
+    history: pd.DataFrame | None, keys: list[tuple[str, ...]], baseline: pd.DataFrame, z: float
+) -> BetweenRunNoise | None:
+    if history is None or history.empty:
+        return None
+    machines = [m for m in baseline["machine"].dropna().unique() if m]
+    return between_run_noise(frames.normalised(history), keys, machines[0] if len(machines) == 1 else "", z)
 
 
 def _keyed(df: pd.DataFrame, side: str) -> pd.DataFrame:
@@ -186,7 +224,9 @@ def _keyed(df: pd.DataFrame, side: str) -> pd.DataFrame:
     return df.set_index(MATCH)
 
 
-def _compare(key: tuple[str, ...], b: pd.Series, c: pd.Series, limits: Thresholds) -> list[Check]:
+def _compare(
+    key: tuple[str, ...], b: pd.Series, c: pd.Series, limits: Thresholds, noise: BetweenRunNoise | None
+) -> list[Check]:
     if b["status"] != "ok" or c["status"] != "ok":
         if b["status"] == "ok":
             reason = f": {c['reason']}" if isinstance(c["reason"], str) and c["reason"] else ""
@@ -194,7 +234,7 @@ def _compare(key: tuple[str, ...], b: pd.Series, c: pd.Series, limits: Threshold
         return []  # it did not run in the baseline: nothing to regress from
     checks: list[Check] = []
     if limits.latency is not None and pd.notna(b["latency_median_s"]) and pd.notna(c["latency_median_s"]):
-        verdict = judge_latency(Timing.of(b), Timing.of(c), limits.latency)
+        verdict = judge_latency(Timing.of(b), Timing.of(c), limits.latency, noise)
         regressed = verdict.regressed
         note = f"noise margin {output.number(verdict.margin)} s"
         if verdict.over and not verdict.beyond_notches:
@@ -203,6 +243,11 @@ def _compare(key: tuple[str, ...], b: pd.Series, c: pd.Series, limits: Threshold
             note = (
                 f"within noise: the fastest round did not slow down "
                 f"({output.number(b['latency_min_s'])} s -> {output.number(c['latency_min_s'])} s)"
+            )
+        elif verdict.over and noise is not None and not verdict.beyond_history:
+            note = (
+                "within noise: inside this machine's between-run noise "
+                f"(+{noise.allowance_percent:.0f}%, from history)"
             )
         checks.append(
             _relative(key, "latency_median_s", b, c, limits.latency, regressed=regressed, note=note)
@@ -335,6 +380,20 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     parser.add_argument("--vram", default="5%", help="peak VRAM threshold (default: 5%%)")
     parser.add_argument("--ram", default="10%", help="peak RAM threshold (default: 10%%)")
     parser.add_argument("--fid", default="1.0", help="FID threshold in FID points (default: 1.0)")
+    parser.add_argument(
+        "--history",
+        action="append",
+        metavar="DIR",
+        help="earlier runs for the between-run noise term; repeatable (default: the --storage folders)",
+    )
+    parser.add_argument(
+        "--no-history", action="store_true", help="judge on the two runs alone (no between-run noise term)"
+    )
+    parser.add_argument(
+        "--noise-sigmas",
+        default=str(HISTORY_Z),
+        help=f"between-run allowance in sigmas of the history's noise (default: {HISTORY_Z:g})",
+    )
     parser.add_argument("--output", type=Path, help="also write the report to FILE")
     parser.set_defaults(run=run)
 
@@ -347,14 +406,41 @@ def run(args: argparse.Namespace) -> int:
         ram=thresholds.percent(args.ram, "--ram"),
         fid=thresholds.absolute(args.fid, "--fid", "FID points"),
     )
+    sigmas = thresholds.absolute(args.noise_sigmas, "--noise-sigmas", "sigmas")
     storages = args.storage or [str(DEFAULT_PATH)]
     baseline_file = runs.resolve(args.baseline, storages)
     candidate_file = runs.resolve(args.candidate, storages)
     baseline = load([str(baseline_file)], strict=True)
     candidate = load([str(candidate_file)], strict=True)
-    result = gate(baseline, candidate, limits)
+    use_history = not args.no_history and sigmas is not None
+    history = _history(args.history or storages, candidate_file) if use_history else None
+    result = gate(baseline, candidate, limits, history, sigmas or HISTORY_Z)
     text = to_markdown(result, str(baseline_file), str(candidate_file), limits)
     output.emit(text, None)
     if args.output is not None:
         output.emit(text, args.output)
     return EXIT_REGRESSED if result.regressions else 0
+
+
+def _history(roots: list[str], candidate: RunFile) -> pd.DataFrame:
+    """Every readable run under `roots` but the candidate's; empty when there are none."""
+    try:
+        files = find_run_files([root if "://" in root else Path(root) for root in roots])
+    except ReportError:
+        return pd.DataFrame()  # no history folder: the gate judges on the two runs alone
+    files = [file for file in files if str(file) != str(candidate) and not _same_file(file, candidate)]
+    if not files:
+        return pd.DataFrame()
+    with warnings.catch_warnings():
+        # A foreign file in the history is not the gate's business; the two runs were read strictly.
+        warnings.simplefilter("ignore", ReportWarning)
+        try:
+            return load([str(file) for file in files])
+        except ReportError:
+            return pd.DataFrame()
+
+
+def _same_file(a: RunFile, b: RunFile) -> bool:
+    if isinstance(a, Path) and isinstance(b, Path):
+        return a.resolve() == b.resolve()
+    return False

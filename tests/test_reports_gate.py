@@ -277,3 +277,77 @@ def test_runs_that_share_no_rows(storage: Path) -> None:
     write_run(storage / MACHINE_DIR / "0002_sdxl.json", [row("fp32", model="sdxl")])
     line = one_error_line(call("gate", "--baseline", "main", "--candidate", "sdxl", "--storage", storage))
     assert "share no rows" in line and "sdxl" in line
+
+
+# --- the between-run noise term (history) ----------------------------------------------------------
+
+
+def history_storage(root: Path, medians: list[float]) -> Path:
+    """Honest repeats of one row whose medians drift between runs (each run tight within itself)."""
+    for number, median in enumerate(medians, start=1):
+        rows = [row("fp32", median, iqr=0.005 * median), row("bf16", 0.6, iqr=0.003)]
+        write_run(
+            root / MACHINE_DIR / f"{number:04d}_rep.json", rows, when=f"2026-11-2{number}T10:00:00+00:00"
+        )
+    return root
+
+
+def test_pooled_between_run_noise_is_the_spread_of_log_medians() -> None:
+    from reports.history import between_run_noise
+
+    medians = [1.0, 1.1, 0.9, 1.05]
+    frame = pd.DataFrame(
+        {
+            "model": "tiny-sd",
+            "variant": "fp32",
+            "workload": "w",
+            "profile": "cpu",
+            "status": "ok",
+            "machine": "m",
+            "run": [f"r{i}" for i in range(4)],
+            "latency_median_s": medians,
+        }
+    )
+    noise = between_run_noise(frame, [("tiny-sd", "fp32", "w", "cpu")], "m", z=4.0)
+    assert noise is not None and noise.runs == 4 and noise.rows == 1
+    assert noise.sigma == pytest.approx(pd.Series(medians).map(math.log).std(ddof=1))
+    assert noise.allowance == pytest.approx(4.0 * noise.sigma * math.sqrt(2.0))
+    # Another machine's runs, or too few runs, give no estimate rather than a made-up one.
+    assert between_run_noise(frame, [("tiny-sd", "fp32", "w", "cpu")], "other", z=4.0) is None
+    assert between_run_noise(frame.head(2), [("tiny-sd", "fp32", "w", "cpu")], "m", z=4.0) is None
+
+
+def test_history_excuses_drift_the_machine_shows_between_honest_runs(tmp_path: Path) -> None:
+    # Medians drift +-8% between runs with a 0.5% IQR inside each: the two-run rule alone fails
+    # the 1.00 -> 1.15 pair; with the history it is within this machine's between-run noise.
+    storage = history_storage(tmp_path / ".benchmarks", [1.0, 1.15, 0.92, 1.08, 0.95, 1.1])
+    alone = call("gate", "--baseline", "0001", "--candidate", "0002", "--storage", storage, "--no-history")
+    assert alone.returncode == 1, alone.stdout
+    judged = call("gate", "--baseline", "0001", "--candidate", "0002", "--storage", storage)
+    assert judged.returncode == 0, judged.stdout
+    assert "between-run noise from 5 runs" in judged.stdout  # the candidate is not its own history
+    assert "inside this machine's between-run noise" in judged.stdout
+
+
+def test_history_still_catches_a_fifty_percent_regression(tmp_path: Path) -> None:
+    storage = history_storage(tmp_path / ".benchmarks", [1.0, 1.05, 0.97, 1.03, 0.99])
+    slower = [row("fp32", 1.5, iqr=0.0075), row("bf16", 0.6, iqr=0.003)]
+    write_run(storage / MACHINE_DIR / "0006_pr.json", slower, when="2026-11-29T10:00:00+00:00")
+    result = call("gate", "--baseline", "0001", "--candidate", "0006_pr", "--storage", storage)
+    assert result.returncode == 1, result.stdout
+    assert "## Regressions (1)" in result.stdout and "| tiny-sd | fp32" in result.stdout
+
+
+def test_too_little_history_says_so_and_judges_on_the_two_runs(storage: Path) -> None:
+    slower = [row("fp32", 1.5, iqr=0.03), row("bf16", 0.6), row("int8", 0.5)]
+    write_run(storage / MACHINE_DIR / "0002_pr.json", slower, when="2026-11-21T10:00:00+00:00")
+    result = call("gate", "--baseline", "main", "--candidate", "0002_pr", "--storage", storage)
+    assert result.returncode == 1
+    assert "no between-run noise term" in result.stdout
+
+
+def test_bad_noise_sigmas_is_one_line(storage: Path) -> None:
+    result = run_cli(
+        "gate", "--baseline", "main", "--candidate", "main", "--storage", storage, "--noise-sigmas", "x"
+    )
+    assert "--noise-sigmas 'x' is not a number" in one_error_line(result)
