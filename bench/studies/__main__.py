@@ -1,0 +1,3 @@
+from bench.studies.cli import main
+
+raise SystemExit(main())
