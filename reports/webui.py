@@ -1,0 +1,187 @@
+"""The web UI study's table and plot: latency and throughput of a web UI against concurrency.
+
+Rows are the saved runs' `webui(concurrency=N)` variants (written by `python -m bench.studies
+webui`, see bench/webui/runs.py). The standard columns come from `reports.load`; the load
+test's own figures (concurrency, requests, errors, throughput, device memory), which the
+general report has no columns for, are read from the same rows' `extra_info`.
+
+``python -m reports webui [PATH ...] --output-dir DIR`` writes DIR/webui.md and DIR/webui.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from reports import output
+from reports.errors import ReportError
+from reports.loader import load
+from reports.plots import _figure, _png
+
+VARIANT = re.compile(r"webui\(concurrency=(\d+)\)")
+SERIES = ["run", "model", "workload"]
+# Load-test figures read from extra_info: (key, column, pandas dtype).
+EXTRAS: tuple[tuple[str, str, str], ...] = (
+    ("url", "url", "str"),
+    ("requests", "requests", "Int64"),
+    ("completed", "completed", "Int64"),
+    ("errors", "errors", "Int64"),
+    ("throughput_ips", "throughput_ips", "float64"),
+    ("wall_s", "wall_s", "float64"),
+    ("peak_vram_used_mib", "peak_vram_used_mib", "float64"),
+    ("vram_note", "vram_note", "str"),
+)
+
+
+def webui_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The web UI rows of a report frame with `concurrency` and the load-test columns added."""
+    concurrency = df["variant"].str.extract(VARIANT, expand=False)
+    rows = df[concurrency.notna()].copy()
+    if rows.empty:
+        raise ReportError(
+            "no web UI rows (variant webui(concurrency=N)) in these runs; "
+            "run `python -m bench.studies webui` first"
+        )
+    rows["concurrency"] = concurrency[rows.index].astype(int)
+    docs: dict[str, dict[str, Any]] = {}
+    extras = [
+        _extra_info(docs, source, name) for source, name in zip(rows["source"], rows["name"], strict=True)
+    ]
+    for key, column, dtype in EXTRAS:
+        rows[column] = pd.Series([extra.get(key) for extra in extras], index=rows.index, dtype=dtype)
+    return rows.sort_values([*SERIES, "concurrency"], kind="stable").reset_index(drop=True)
+
+
+def _extra_info(docs: dict[str, dict[str, Any]], source: str, name: str) -> dict[str, Any]:
+    """`extra_info` of benchmark or failure row `name` in run file `source` ({} when unreadable).
+
+    `docs` caches the parsed files for one call, so a run with many rows is read once.
+    """
+    if source not in docs:
+        try:
+            parsed = json.loads(Path(source).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            parsed = {}  # a remote run (fsspec URL): the standard columns still show
+        docs[source] = parsed if isinstance(parsed, dict) else {}
+    doc = docs[source]
+    section = doc.get("diffbench") if isinstance(doc.get("diffbench"), dict) else {}
+    for entry in [*(doc.get("benchmarks") or []), *(section.get("rows") or [])]:
+        if (
+            isinstance(entry, dict)
+            and entry.get("name") == name
+            and isinstance(entry.get("extra_info"), dict)
+        ):
+            return entry["extra_info"]
+    return {}
+
+
+def table(rows: pd.DataFrame) -> str:
+    """Markdown: one line per run x concurrency, failures with their reason."""
+    cells = pd.DataFrame(
+        {
+            "run": rows["run"],
+            "model": rows["model"],
+            "workload": rows["workload"],
+            "concurrency": rows["concurrency"].map(output.number),
+            "requests": rows["requests"].map(output.number),
+            "errors": rows["errors"].map(output.number),
+            "status": rows["status"],
+            "latency median (s)": rows["latency_median_s"].map(output.number),
+            "latency IQR (s)": rows["latency_iqr_s"].map(output.number),
+            "throughput (img/s)": rows["throughput_ips"].map(output.number),
+            "peak VRAM used (MiB)": rows["peak_vram_used_mib"].map(output.number),
+            "reason": rows["reason"].fillna(""),
+        }
+    )
+    right = [
+        "concurrency",
+        "requests",
+        "errors",
+        "latency median (s)",
+        "latency IQR (s)",
+        "throughput (img/s)",
+        "peak VRAM used (MiB)",
+    ]
+    notes = sorted({note for note in rows["vram_note"].dropna() if note})
+    text = output.markdown(cells, right)
+    return text + "".join(f"\nVRAM: {note}\n" for note in notes)
+
+
+def plot(rows: pd.DataFrame) -> bytes:
+    """Two panels against concurrency: median latency (IQR as error bars) and throughput."""
+    figure = _figure(10, 4)
+    latency_axes, throughput_axes = figure.subplots(1, 2)
+    for key, series in rows.groupby(SERIES, sort=False):
+        label = " ".join(str(part) for part in key)
+        ok = series[series["latency_median_s"].notna()]
+        if not ok.empty:
+            latency_axes.errorbar(
+                ok["concurrency"],
+                ok["latency_median_s"],
+                yerr=ok["latency_iqr_s"] / 2,
+                marker="o",
+                capsize=3,
+                label=label,
+            )
+        measured = series[series["throughput_ips"].notna()]
+        if not measured.empty:
+            throughput_axes.plot(measured["concurrency"], measured["throughput_ips"], marker="o", label=label)
+        failed = series[series["latency_median_s"].isna()]
+        for level in failed["concurrency"]:
+            latency_axes.axvline(level, color="red", alpha=0.3, linestyle="--")
+    latency_axes.set(
+        xlabel="concurrent requests", ylabel="latency per request, median (s); bars: IQR", title="latency"
+    )
+    throughput_axes.set(
+        xlabel="concurrent requests", ylabel="images / s (over wall time)", title="throughput"
+    )
+    levels = sorted(rows["concurrency"].unique())
+    for axes in (latency_axes, throughput_axes):
+        axes.set_xticks(levels)
+        axes.grid(alpha=0.3)
+        if axes.has_data() and axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=7)
+    if not rows["latency_median_s"].notna().any():
+        latency_axes.text(
+            0.5,
+            0.5,
+            "no request succeeded\n(see the table's reason)",
+            ha="center",
+            va="center",
+            transform=latency_axes.transAxes,
+            color="red",
+        )
+    return _png(figure)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "webui",
+        parents=parents,
+        help="web UI load test: latency and throughput vs concurrency (webui.md, webui.png)",
+        description="Table and plot of the web UI rows (python -m bench.studies webui) under PATH.",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, default=Path("."), help="folder for webui.md and webui.png"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.output_dir.is_dir():
+        raise ReportError(f"--output-dir {args.output_dir} is not an existing folder")
+    rows = webui_rows(load(args.paths))
+    text = table(rows)
+    output.emit(text, args.output_dir / "webui.md")
+    output.write_bytes(plot(rows), args.output_dir / "webui.png")
+    print(text, end="")
+    print(f"wrote {args.output_dir / 'webui.md'} and {args.output_dir / 'webui.png'}")
+    return 0
