@@ -24,10 +24,17 @@ def _logical_numel(parameter: torch.Tensor) -> int:
     return int(torch.Size(shape).numel()) if shape is not None else parameter.numel()
 
 
-def count_parameters(pipeline: DiffusionPipeline) -> int:
-    return sum(
-        _logical_numel(p) for module in torch_components(pipeline).values() for p in module.parameters()
-    )
+def count_parameters(pipeline: DiffusionPipeline) -> int | None:
+    """Parameters of every torch component; None (not measured) when some run outside torch.
+
+    An exported component (ONNX Runtime session, TensorRT engine) holds its weights as graph
+    initialisers or engine data, which torch cannot see: counting only the torch side would
+    report 0 or a fraction, so the count is left null rather than wrong.
+    """
+    modules = torch_components(pipeline).values()
+    if any(getattr(module, "weights_outside_torch", False) for module in modules):
+        return None
+    return sum(_logical_numel(p) for module in modules for p in module.parameters())
 
 
 def to_device(pipeline: DiffusionPipeline, device: torch.device) -> DiffusionPipeline:

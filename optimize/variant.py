@@ -63,7 +63,8 @@ class Variant:
         return self.recipe.canonical
 
     @property
-    def params(self) -> int:
+    def params(self) -> int | None:
+        # None for exported variants (onnx/ort/ort-int8/trt): their weights live outside torch.
         return count_parameters(self.pipeline)
 
 

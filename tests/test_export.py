@@ -31,6 +31,7 @@ from optimize.export.parity import parity
 from optimize.export.quantize import quantize
 from optimize.export.recording import CALIBRATION_PROMPTS, RecordingPlan, record_inputs
 from optimize.export.runner import OrtRunner
+from optimize.export.scratch import scratch_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -183,6 +184,41 @@ def test_ort_int8_variant_records_its_parity_and_runs(tiny_model, module_cache, 
     variant.pipeline.set_progress_bar_config(disable=True)
     image = generate(variant.pipeline, WORKLOAD, CPU)
     assert np.isfinite(image).all() and psnr(image, torch_image) > 15.0
+
+
+def test_exported_variants_report_params_as_not_measured(onnx_variant, tiny_model, module_cache):
+    # The graphs hold the weights as initialisers: counting torch parameters would give 0.
+    assert all(
+        getattr(m, "weights_outside_torch", False)
+        for m in exported_components(onnx_variant.pipeline).values()
+    )
+    assert onnx_variant.params is None
+    baseline = build_variant(tiny_model, parse_recipe("fp32"), CPU, module_cache)
+    assert baseline.params == sum(p.numel() for p in tiny_model.pipeline.unet.parameters()) + sum(
+        p.numel() for name in ("text_encoder", "vae") for p in getattr(tiny_model.pipeline, name).parameters()
+    )
+
+
+def test_scratch_directory_swallows_files_written_to_the_cwd(tmp_path, monkeypatch):
+    home = tmp_path / "checkout"
+    home.mkdir()
+    monkeypatch.chdir(home)
+    with pytest.raises(RuntimeError), scratch_directory() as scratch:
+        Path("sym_shape_infer_temp.onnx").write_bytes(b"x")  # what ORT's shape inference does
+        assert (scratch / "sym_shape_infer_temp.onnx").exists()
+        raise RuntimeError("the tool failed")
+    assert Path.cwd() == home and not scratch.exists() and not any(home.iterdir())
+
+
+def test_ort_graph_tools_leave_nothing_in_the_working_directory(onnx_variant, tmp_path, monkeypatch):
+    # Relative output paths on purpose: the tools run in a scratch cwd, so they must be resolved first.
+    home = tmp_path / "checkout"
+    home.mkdir()
+    monkeypatch.chdir(home)
+    target = quantize(onnx_variant.pipeline.unet.onnx_path, Path("out/int8"), "dynamic", "matmul")
+    assert target.is_absolute() and target.exists() and Path.cwd() == home
+    assert sorted(p.name for p in home.iterdir()) == ["out"]  # no sym_shape_infer_temp.onnx, no <uuid>.data
+    assert sorted(p.name for p in (home / "out").iterdir()) == ["int8"]
 
 
 def test_an_operator_the_exporter_cannot_convert_names_the_module(tmp_path):

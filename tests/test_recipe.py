@@ -102,3 +102,17 @@ def test_param_binding_and_canonical_form():
         bind("demo(0.3, steps=0.5)")
     with pytest.raises(RecipeError, match="'ratio' given twice"):
         bind("demo(0.3, ratio=0.4)")
+
+
+@pytest.mark.parametrize("text", ["onnx+bf16", "ort+fp16", "ort-int8+bf16", "onnx+ort+fp32"])
+def test_a_dtype_pass_after_an_export_is_refused_with_the_reason(text):
+    # The cast would reach only torch modules; the exported components are ORT sessions by then.
+    reason = parse_recipe(text).unsupported_reason(torch.device("cpu"))
+    assert reason is not None and "\n" not in reason
+    cast = text.rsplit("+", 1)[1]
+    assert reason.startswith(f"{cast} after ") and "does not reach them" in reason and "drop" in reason
+
+
+def test_a_dtype_pass_before_an_export_is_still_accepted():
+    assert parse_recipe("fp32+onnx").unsupported_reason(torch.device("cpu")) is None
+    assert parse_recipe("onnx+ort").unsupported_reason(torch.device("cpu")) is None

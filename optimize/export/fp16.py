@@ -14,6 +14,7 @@ from pathlib import Path
 
 from optimize.export.onnx_export import DATA_FILE, MODEL_FILE
 from optimize.export.ort_runtime import onnxruntime
+from optimize.export.scratch import scratch_directory, unlinked
 
 # Pipeline component -> ORT transformer optimiser model type.
 MODEL_TYPES = {"unet": "unet", "vae": "vae", "text_encoder": "clip"}
@@ -31,17 +32,21 @@ def fused_fp16(component: str, source: Path, folder: Path) -> tuple[Path, dict[s
         options.enable_packed_kv = True
         options.enable_packed_qkv = True
         options.enable_bias_add = True
-    optimized = optimize_model(
-        str(source),
-        model_type=model_type,
-        num_heads=0,  # deduced from the graph
-        hidden_size=0,
-        opt_level=0,  # python fusions only; ORT's own optimisation runs when the session loads
-        optimization_options=options,
-        use_gpu=True,
-    )
-    fused = {op: count for op, count in optimized.get_fused_operator_statistics().items() if count}
-    optimized.convert_float_to_float16(keep_io_types=True)
+    source, folder = source.resolve(), folder.resolve()  # absolute: the optimiser runs in a scratch cwd
+    source = unlinked(source, folder.parent / f"{folder.name}-source", DATA_FILE)
+    # Its symbolic shape inference drops sym_shape_infer_temp.onnx + <uuid>.data into the cwd.
+    with scratch_directory():
+        optimized = optimize_model(
+            str(source),
+            model_type=model_type,
+            num_heads=0,  # deduced from the graph
+            hidden_size=0,
+            opt_level=0,  # python fusions only; ORT's own optimisation runs when the session loads
+            optimization_options=options,
+            use_gpu=True,
+        )
+        fused = {op: count for op, count in optimized.get_fused_operator_statistics().items() if count}
+        optimized.convert_float_to_float16(keep_io_types=True)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / MODEL_FILE
     optimized.save_model_to_file(str(target), use_external_data_format=True)
@@ -53,8 +58,12 @@ def plain_fp16(source: Path, folder: Path) -> Path:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = onnx.load(str(source), load_external_data=True)
-    converted = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
+    source, folder = source.resolve(), folder.resolve()
+    model = onnx.load(
+        str(unlinked(source, folder.parent / f"{folder.name}-source", DATA_FILE)), load_external_data=True
+    )
+    with scratch_directory():
+        converted = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=True)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / MODEL_FILE
     onnx.save_model(

@@ -31,6 +31,8 @@ class ExportedComponent(torch.nn.Module):
     """Common part: the runner, the original config, the ONNX file it came from, dtype and device."""
 
     component: str
+    # Weights are in the graph or engine, not torch parameters: count_parameters reports None.
+    weights_outside_torch = True
 
     def __init__(self, runner: Runner, config: Any, onnx_path: Path, device: torch.device) -> None:
         super().__init__()

@@ -17,6 +17,7 @@ from typing import Any
 from optimize.export.onnx_export import DATA_FILE, MODEL_FILE
 from optimize.export.ort_runtime import onnxruntime
 from optimize.export.recording import Inputs
+from optimize.export.scratch import scratch_directory, unlinked
 
 OP_SETS = {"matmul": ("MatMul", "Gemm"), "all": ("MatMul", "Gemm", "Conv")}
 
@@ -36,6 +37,8 @@ def prepare(source: Path, folder: Path) -> Path:
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    source, folder = source.resolve(), folder.resolve()  # absolute: the tools run in a scratch cwd
+    source = unlinked(source, folder / "source", DATA_FILE)
     model = onnx.load(str(source), load_external_data=True)
     del model.graph.value_info[:]
     cleared = folder / "cleared" / MODEL_FILE
@@ -43,14 +46,15 @@ def prepare(source: Path, folder: Path) -> Path:
     del model
     prepared = folder / "prepared" / MODEL_FILE
     prepared.parent.mkdir(parents=True, exist_ok=True)
-    quant_pre_process(
-        str(cleared),
-        str(prepared),
-        skip_symbolic_shape=True,
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        external_data_location=DATA_FILE,
-    )
+    with scratch_directory():
+        quant_pre_process(
+            str(cleared),
+            str(prepared),
+            skip_symbolic_shape=True,
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            external_data_location=DATA_FILE,
+        )
     return prepared
 
 
@@ -81,12 +85,13 @@ def quantize(
     onnxruntime()
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
+    source, folder = source.resolve(), folder.resolve()  # absolute: the tools run in a scratch cwd
     work = folder.parent / f"{folder.name}-work"
     prepared = prepare(source, work)
     target = folder / MODEL_FILE
     folder.mkdir(parents=True, exist_ok=True)
     op_types = list(OP_SETS[ops])
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), scratch_directory():
         if mode == "dynamic":
             quantize_dynamic(
                 str(prepared),

@@ -56,8 +56,26 @@ def runtime_after(name: str, earlier: list[Pass], allowed: tuple[str, ...]) -> s
     return None
 
 
+def cast_after_runtime(name: str, later: Pass) -> str | None:
+    """A dtype pass after an export would cast nothing: the components are ORT sessions or engines now."""
+    if later.sets_dtype is None:
+        return None
+    return (
+        f"{later.name} after {name}: the components are exported graphs by then and a torch cast "
+        f"does not reach them; drop {later.name} (exports run the float32 graph; for half precision "
+        "use ort(precision=fp16) on a CUDA device)"
+    )
+
+
+class RuntimePass(Pass):
+    """A pass whose output runs outside torch (ONNX Runtime, TensorRT): no torch dtype pass may follow it."""
+
+    def refuses_later(self, later: Pass) -> str | None:
+        return cast_after_runtime(self.name, later)
+
+
 @register
-class Onnx(Pass):
+class Onnx(RuntimePass):
     name = "onnx"
     in_default_suite = False
     summary = (
@@ -82,7 +100,7 @@ class Onnx(Pass):
 
 
 @register
-class Ort(Pass):
+class Ort(RuntimePass):
     name = "ort"
     in_default_suite = False
     summary = "ONNX Runtime tuned: provider by device (IO binding on CUDA), full graph optimisation, saved"

@@ -22,14 +22,14 @@ from optimize.export.quantize import OP_SETS, quantize
 from optimize.export.recording import CALIBRATION_PROMPTS, RecordingPlan, default_size, record_inputs
 from optimize.formats.names import ONNX_FORMAT
 from optimize.passes.base import BuildContext, Param, Pass
-from optimize.passes.onnx_runtime import runtime_after, torch_pass_clash
+from optimize.passes.onnx_runtime import RuntimePass, runtime_after, torch_pass_clash
 from optimize.passes.registry import register
 
 QUANTISED = "unet"
 
 
 @register
-class OrtInt8(Pass):
+class OrtInt8(RuntimePass):
     name = "ort-int8"
     in_default_suite = False
     summary = "UNet int8 in ONNX Runtime: dynamic, or static QDQ calibrated on recorded denoising inputs"

@@ -17,12 +17,12 @@ from optimize.export.parity import parity
 from optimize.export.tensorrt_engine import ENGINE_FILE, ShapeRange, build_engine, unsupported_reason
 from optimize.formats.names import ONNX_FORMAT
 from optimize.passes.base import BuildContext, Param, Pass
-from optimize.passes.onnx_runtime import runtime_after, torch_pass_clash
+from optimize.passes.onnx_runtime import RuntimePass, runtime_after, torch_pass_clash
 from optimize.passes.registry import register
 
 
 @register
-class TensorRT(Pass):
+class TensorRT(RuntimePass):
     name = "trt"
     in_default_suite = False
     summary = "TensorRT engines (fp16 / fp32 / int8 from Q/DQ) with a batch x resolution profile"
