@@ -52,6 +52,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--seed", default=0, type=int, help="seed of the initial latents (same for every variant)"
     )
+    # Workload sweeps (bench/sweep.py): every workload runs every variant.
+    group.addoption(
+        "--sweep",
+        action="append",
+        default=None,
+        metavar="AXIS=V1,V2",
+        help="sweep a workload axis: steps, guidance, scheduler, resolution, batch, seed, prompt; "
+        "repeatable (e.g. --sweep steps=10,20,50 --sweep scheduler=euler,ddim)",
+    )
+    group.addoption(
+        "--sweep-mode",
+        default="product",
+        help="product: every combination of the --sweep axes (default); each: one axis at a time",
+    )
+    group.addoption(
+        "--prompts-file", default=None, help="a text file of prompts, one per line: a prompt axis"
+    )
+    group.addoption("--seeds", default=None, help="comma-separated seeds, e.g. 0,1,2: a seed axis")
     group.addoption("--rounds", default="5", help="timed rounds per benchmark, after warm-up (default 5)")
     group.addoption("--warmup", default="1", help="untimed generations after the first call (default 1)")
     group.addoption("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")

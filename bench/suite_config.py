@@ -15,7 +15,8 @@ from bench.model_defaults import default_resolution, default_weights
 from bench.profiles.offload import parse_offload
 from bench.profiles.select import ProfileSelection, select_profile
 from bench.quality.options import quality_options
-from bench.workload import Workload, make_workload, positive_int
+from bench.sweep import expand, sweep_axes
+from bench.workload import Workload, positive_int
 from models import RANDOM, REGISTRY, ModelError, get_spec
 from optimize import BASELINE, PASSES, parse_recipe
 
@@ -107,15 +108,17 @@ def config_from_options(option: Callable[[str], Any]) -> SuiteConfig:
     model = option("--model")
     weights = default_weights(model, option("--weights"))
     _check_model(model, weights)
-    workload = make_workload(
-        default_resolution(model, option("--resolution")),
-        option("--steps"),
-        option("--batch"),
-        option("--guidance"),
-        option("--scheduler"),
-        option("--prompt"),
-        option("--seed"),
-    )
+    base = {
+        "resolution": default_resolution(model, option("--resolution")),
+        "steps": option("--steps"),
+        "batch": option("--batch"),
+        "guidance": option("--guidance"),
+        "scheduler": option("--scheduler"),
+        "prompt": option("--prompt"),
+        "seed": option("--seed"),
+    }
+    axes = sweep_axes(option("--sweep"), option("--prompts-file"), option("--seeds"))
+    workloads = expand(base, axes, option("--sweep-mode"))
     warmup = int(option("--warmup"))
     if warmup < 0:
         raise BenchError(f"--warmup {warmup} must be 0 or more")
@@ -124,7 +127,7 @@ def config_from_options(option: Callable[[str], Any]) -> SuiteConfig:
         model=model,
         weights=weights,
         variants=parse_variants(option("--variants"), device),
-        workloads=(workload,),
+        workloads=workloads,
         rounds=positive_int("--rounds", option("--rounds")),
         warmup=warmup,
         device=device,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,9 +26,19 @@ class Workload:
 
     @property
     def label(self) -> str:
-        """Canonical text, the report's `workload` column."""
+        """Canonical text, the report's `workload` column.
+
+        Seed and prompt are named only when they are not the defaults, so the usual label stays
+        short while two workloads of a seed or prompt sweep never share one (rows are matched
+        across runs on it).
+        """
         size = f"{self.width}x{self.height}"
-        return f"{size}/{self.steps}steps/cfg{self.guidance:g}/b{self.batch}/{self.scheduler}"
+        label = f"{size}/{self.steps}steps/cfg{self.guidance:g}/b{self.batch}/{self.scheduler}"
+        if self.seed != 0:
+            label += f"/seed{self.seed}"
+        if self.prompt != DEFAULT_PROMPT:
+            label += f"/prompt-{hashlib.sha1(self.prompt.encode()).hexdigest()[:8]}"
+        return label
 
     @property
     def test_id(self) -> str:

@@ -18,11 +18,21 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from reports import compare, delta, gate, html_report, plots, recommend, table, webui
+from reports import compare, delta, gate, html_report, plots, recommend, sweep, table, webui
 from reports.errors import ReportError, ReportWarning
 from reports.loader import DEFAULT_PATH
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (table, compare, delta, recommend, plots, html_report, gate, webui)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    table,
+    compare,
+    delta,
+    recommend,
+    plots,
+    html_report,
+    gate,
+    webui,
+    sweep,
+)
 
 EXIT_BAD_INPUT = 2
 

@@ -92,6 +92,14 @@ COLUMN_SPECS: tuple[Column, ...] = (
     _extra("vae_decode_s", "float", "median VAE decode time per generation"),
     _extra("provider", "str", "execution provider the exported graphs really ran on; NaN for torch"),
     Column("steps", "int", (("extra_info", "workload_detail", "steps"),), "denoising steps per generation"),
+    # The rest of the workload, one column per sweep axis (bench/sweep.py).
+    Column("guidance", "float", (("extra_info", "workload_detail", "guidance"),), "guidance scale"),
+    Column("scheduler", "str", (("extra_info", "workload_detail", "scheduler"),), "the scheduler"),
+    Column("width", "int", (("extra_info", "workload_detail", "width"),), "image width, pixels"),
+    Column("height", "int", (("extra_info", "workload_detail", "height"),), "image height, pixels"),
+    Column("batch", "int", (("extra_info", "workload_detail", "batch"),), "images per prompt"),
+    Column("seed", "int", (("extra_info", "workload_detail", "seed"),), "seed of the initial latents"),
+    Column("prompt", "str", (("extra_info", "workload_detail", "prompt"),), "the prompt"),
     Column("latency_mean_s", "float", (("stats", "mean"),), "mean seconds per call"),
     Column("latency_min_s", "float", (("stats", "min"),), "fastest call, seconds"),
     # diffbench's own count first; a plain pytest-benchmark run still has stats.rounds.

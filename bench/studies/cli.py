@@ -1,0 +1,49 @@
+"""`python -m bench.studies STUDY ...`: the command line over the studies.
+
+Each study lives in its own module next to this one and exposes `register(commands)`, which
+adds its subparser and sets `run=<callable>` (`args -> exit status`). Adding a study is one
+module plus one line in `STUDY_MODULES`. Bad input: one line on stderr, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from bench.studies.runner import StudyError
+
+# One line per study; modules are imported when the parser is built.
+STUDY_MODULES: tuple[str, ...] = (
+    "bench.studies.webui",
+    "bench.studies.sweep",
+)
+
+EXIT_BAD_INPUT = 2
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="python -m bench.studies",
+        description="Ready-made studies: each runs the benchmark suite and writes a table and a plot.",
+    )
+    commands = parser.add_subparsers(dest="study", metavar="STUDY", required=True, parser_class=_OneLineParser)
+    for name in STUDY_MODULES:
+        importlib.import_module(name).register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except StudyError as error:
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -1,0 +1,114 @@
+"""``sweep``: the table and plot of a workload sweep (``pytest bench/ --sweep steps=10,20,50 ...``).
+
+The swept axes are the workload columns whose values differ between the rows; the table has
+one row per variant x workload with those axes first, and the plot one panel per axis: x the
+axis' values, y the median latency, a line per variant. In a cartesian sweep a panel's point
+is the median over the other axes' values (the panel says so), so each panel reads as "what
+this axis does".
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from reports import frames, output
+from reports.errors import ReportError
+from reports.loader import load
+from reports.plots import _figure, _png
+
+AXES = ("steps", "guidance", "scheduler", "width", "height", "batch", "seed", "prompt")
+FIGURES = (
+    ("latency_median_s", "latency (s)"),
+    ("latency_iqr_s", "IQR (s)"),
+    ("step_median_ms", "step (ms)"),
+    ("peak_ram_mib", "peak RAM (MiB)"),
+    ("peak_vram_mib", "peak VRAM (MiB)"),
+    ("psnr_vs_baseline", "PSNR vs baseline (dB)"),
+)
+
+
+def swept_axes(df: pd.DataFrame) -> list[str]:
+    """The workload axes whose values differ between the rows, in AXES order."""
+    return [axis for axis in AXES if axis in df.columns and df[axis].dropna().nunique() > 1]
+
+
+def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per model x variant x workload (the latest run's), the swept axes first."""
+    df = frames.latest(frames.normalised(df), ["machine", "model", "variant", "workload", "profile"])
+    axes = swept_axes(df)
+    if not axes:
+        raise ReportError(
+            "these runs sweep no workload axis (every row has the same steps, guidance, scheduler, "
+            "size, batch, seed and prompt); run the suite with --sweep AXIS=V1,V2,..."
+        )
+    order = {name: index for index, name in enumerate(frames.order_variants(list(df["variant"].unique())))}
+    df = df.assign(_order=df["variant"].map(order)).sort_values(["model", "_order", *axes])
+    columns = ["model", "variant", *axes, "status", *[name for name, _ in FIGURES if df[name].notna().any()]]
+    return df[columns].reset_index(drop=True)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    cells = table.copy()
+    numeric = [name for name, _ in FIGURES if name in cells.columns]
+    for name in numeric:
+        cells[name] = cells[name].map(output.number)
+    if "prompt" in cells.columns:
+        cells["prompt"] = cells["prompt"].map(
+            lambda text: text if len(str(text)) <= 40 else f"{text[:37]}..."
+        )
+    headers = {name: label for name, label in FIGURES}
+    return output.markdown(cells.rename(columns=headers), right=[headers[name] for name in numeric])
+
+
+def sweep_plot(table: pd.DataFrame) -> bytes:
+    """One panel per swept axis: median latency against the axis' values, a line per variant."""
+    axes = swept_axes(table)
+    ok = table[table["status"] == "ok"]
+    if ok.empty:
+        raise ReportError("no row of the sweep ran (status ok): nothing to plot")
+    figure = _figure(4.2 * len(axes), 3.4)
+    panels = figure.subplots(1, len(axes), squeeze=False)[0]
+    for panel, axis in zip(panels, axes, strict=True):
+        others = [other for other in axes if other != axis]
+        for (model, variant), group in ok.groupby(["model", "variant"], sort=False):
+            points = group.groupby(axis, sort=True)["latency_median_s"].median()
+            label = variant if ok["model"].nunique() == 1 else f"{model} {variant}"
+            categorical = not pd.api.types.is_numeric_dtype(points.index)
+            x = [str(value) for value in points.index] if categorical else list(points.index)
+            panel.plot(x, points.to_numpy(), marker="o", label=label)
+        panel.set_xlabel(axis)
+        panel.set_ylabel("median latency (s)")
+        panel.set_title(f"{axis}" + (f" (median over {', '.join(others)})" if others else ""), fontsize=9)
+        panel.grid(alpha=0.3)
+    panels[0].legend(fontsize=8)
+    return _png(figure)
+
+
+def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "sweep",
+        parents=parents,
+        help="table and plot of a workload sweep (pytest bench/ --sweep ...)",
+        description="The swept workload axes against latency, per-step time, memory and PSNR, per variant.",
+    )
+    parser.add_argument(
+        "--output-dir", type=Path, help="write sweep.md and sweep.png there (default: print the table)"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    table = sweep_table(load(args.paths or None))
+    text = f"# Sweep\n\nSwept axes: {', '.join(swept_axes(table))}.\n\n{to_markdown(table)}"
+    if args.output_dir is None:
+        output.emit(text, None)
+        return 0
+    if not args.output_dir.is_dir():
+        raise ReportError(f"--output-dir {args.output_dir} is not a folder; create it first")
+    output.emit(text + "\n![latency per swept axis](sweep.png)\n", args.output_dir / "sweep.md")
+    output.write_bytes(sweep_plot(table), args.output_dir / "sweep.png")
+    print(f"wrote {args.output_dir / 'sweep.md'} and {args.output_dir / 'sweep.png'}")
+    return 0
