@@ -96,6 +96,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="allow pickle-based weights (.ckpt/.bin/.pt); they can run code",
     )
+    # Fine-tuning artefacts on top of the model (bench/checkpoint_options.py, models/adapters.py).
+    group.addoption(
+        "--lora",
+        action="append",
+        default=None,
+        help="LoRA file FILE[:SCALE] (.safetensors), loaded unfused; repeatable or comma-separated "
+        "(time the fused one with --variants fp32,lora-fuse)",
+    )
+    group.addoption(
+        "--textual-inversion",
+        action="append",
+        default=None,
+        help="textual-inversion embedding FILE[:TOKEN] (.safetensors); repeatable or comma-separated",
+    )
+    group.addoption(
+        "--unet-checkpoint",
+        default=None,
+        help="fine-tuned UNet replacing the model's: a diffusers unet/ folder, a folder holding one, "
+        "or a .safetensors state dict",
+    )
     group.addoption("--quality", default=None, help="also measure image quality: fid (default: off)")
     group.addoption("--fid-samples", default="100", help="samples per variant for FID/KID (default 100)")
     group.addoption(

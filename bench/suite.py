@@ -59,9 +59,15 @@ class Suite:
     @property
     def model(self) -> LoadedModel:
         if self._model is None:
-            self._model = load_model(
+            # Here, not at the top: this property is the only place the suite applies adapters.
+            from bench.checkpoint_options import adapters_of
+            from models.adapters import apply_adapters
+
+            loaded = load_model(
                 self.config.model, self.config.weights, seed=0, allow_pickle=self.config.allow_pickle
             )
+            # --unet-checkpoint / --lora / --textual-inversion, with the fingerprint extended by their hashes.
+            self._model = apply_adapters(loaded, adapters_of(self.config), self.config.allow_pickle)
         return self._model
 
     def row(self, case: Case) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from bench.checkpoint_options import checkpoint_options
 from bench.devices import resolve_device
 from bench.errors import BenchError
 from bench.model_defaults import default_resolution, default_weights
@@ -40,6 +41,10 @@ class SuiteConfig:
     fid_reference: str = "baseline"
     fid_dims: int = 2048
     fid_inception: str | None = None
+    # --lora / --textual-inversion / --unet-checkpoint (bench/checkpoint_options.py)
+    lora: tuple[tuple[str, float], ...] = ()
+    textual_inversion: tuple[tuple[str, str | None], ...] = ()
+    unet_checkpoint: str | None = None
 
 
 def default_variants(device: torch.device) -> list[str]:
@@ -139,6 +144,7 @@ def config_from_options(option: Callable[[str], Any]) -> SuiteConfig:
         ),
         offload=parse_offload(option("--offload")),
         **quality_options(option, model),
+        **checkpoint_options(option),
     )
 
 

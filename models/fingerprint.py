@@ -28,3 +28,13 @@ def files_fingerprint(root: Path) -> str:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def adapters_fingerprint(base: str, adapters: list[dict[str, Any]]) -> str:
+    """The base model's fingerprint extended by what was applied on top (LoRA, embeddings, a UNet).
+
+    Each record carries the file's content hash and how it was applied (a LoRA's scale, an
+    embedding's token), in order: the same files at another scale are another model.
+    """
+    payload = {"base": base, "adapters": adapters}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

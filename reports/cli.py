@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from reports import compare, delta, gate, html_report, plots, recommend, sweep, table, webui
+from reports import checkpoints, compare, delta, gate, html_report, plots, recommend, sweep, table, webui
 from reports.errors import ReportError, ReportWarning
 from reports.loader import DEFAULT_PATH
 
@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     gate,
     webui,
     sweep,
+    checkpoints,
 )
 
 EXIT_BAD_INPUT = 2

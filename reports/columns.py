@@ -91,6 +91,8 @@ COLUMN_SPECS: tuple[Column, ...] = (
     _extra("text_encoder_s", "float", "median text-encoder time per generation"),
     _extra("vae_decode_s", "float", "median VAE decode time per generation"),
     _extra("provider", "str", "execution provider the exported graphs really ran on; NaN for torch"),
+    _extra("checkpoint", "str", "the fine-tuning checkpoint applied (UNet checkpoint, LoRA, embedding)"),
+    _extra("adapters", "str", "every --unet-checkpoint/--lora/--textual-inversion applied, with scales"),
     Column("steps", "int", (("extra_info", "workload_detail", "steps"),), "denoising steps per generation"),
     # The rest of the workload, one column per sweep axis (bench/sweep.py).
     Column("guidance", "float", (("extra_info", "workload_detail", "guidance"),), "guidance scale"),

@@ -19,6 +19,7 @@ from bench.studies.runner import StudyError
 STUDY_MODULES: tuple[str, ...] = (
     "bench.studies.webui",
     "bench.studies.sweep",
+    "bench.studies.checkpoints",
 )
 
 EXIT_BAD_INPUT = 2

@@ -6,6 +6,7 @@ from optimize.passes import (  # noqa: F401
     dtype_cast,
     int8,
     int8wo,
+    lora_fuse,
     nf4,
     onnx_runtime,
     ort_int8,

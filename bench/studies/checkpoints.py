@@ -1,0 +1,232 @@
+"""`python -m bench.studies checkpoints DIR`: FID/KID (and IS, where available) per training checkpoint.
+
+    python -m bench.studies checkpoints runs/ihc --model tiny-ddpm-ihc --reference ihc-heldout \\
+        --fid-samples 64 --fid-dims 64 --scheduler ddim --steps 20 --output-dir OUT
+
+DIR holds the checkpoints, one each:
+
+- a folder with a `unet/` folder (what `python -m models.train --save-every K --checkpoint-dir DIR`
+  writes: `DIR/step-000050/unet/...`) or a `unet/`-style folder itself: applied with
+  `--unet-checkpoint`;
+- a `.safetensors` file: a LoRA (`--lora`; a Stable Diffusion family model such as `tiny-sd`),
+  or with `--kind unet` a UNet state dict.
+
+For each checkpoint the suite runs once (`pytest bench/ --variants fp32 --quality fid ...`,
+its own subprocess) into OUT/runs/, then `python -m reports checkpoints` writes
+OUT/checkpoints.md and OUT/checkpoints.png from exactly those runs. A checkpoint's step is the
+last number in its name (`step-000300` -> 300), else its order.
+
+`--reference baseline` means the model *without* the checkpoint: the study samples it once
+(the same workload and seeds) into OUT/base-samples/ and measures every checkpoint against
+those images (the suite's own `baseline` would be the checkpoint itself, an FID of 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.studies.runner import StudyError, run_report, run_suite
+
+UNET = "unet"
+LORA = "lora"
+KINDS = ("auto", UNET, LORA)
+UNET_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")
+BASELINE = "baseline"
+# The suite's own defaults (root conftest.py), passed explicitly so base samples match the runs.
+DEFAULT_PROMPT = "a photograph of an astronaut riding a horse"
+DEFAULT_GUIDANCE = "7.5"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    name: str
+    path: Path
+    kind: str  # unet or lora
+
+    @property
+    def step(self) -> int | None:
+        digits = re.findall(r"\d+", self.name)
+        return int(digits[-1]) if digits else None
+
+    def suite_options(self) -> list[str]:
+        flag = "--unet-checkpoint" if self.kind == UNET else "--lora"
+        return [flag, str(self.path)]
+
+
+def _is_unet_folder(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in UNET_WEIGHTS)
+
+
+def find_checkpoints(folder: Path, kind: str = "auto") -> list[Checkpoint]:
+    """The checkpoints in `folder`, by step (then name); StudyError when there are none."""
+    if not folder.is_dir():
+        raise StudyError(f"{folder} is not a folder of checkpoints")
+    found: list[Checkpoint] = []
+    for child in sorted(folder.iterdir()):
+        if child.name.startswith("."):
+            continue  # a half-written checkpoint (models.train stages into .step-...-XXXX)
+        if child.is_dir() and kind in ("auto", UNET):
+            if (child / UNET).is_dir() and _is_unet_folder(child / UNET):
+                found.append(Checkpoint(child.name, child / UNET, UNET))
+            elif _is_unet_folder(child):
+                found.append(Checkpoint(child.name, child, UNET))
+        elif child.is_file() and child.suffix == ".safetensors":
+            found.append(Checkpoint(child.stem, child, UNET if kind == UNET else LORA))
+    if not found:
+        raise StudyError(
+            f"no checkpoints in {folder}: expected folders holding unet/ (python -m models.train "
+            "--save-every K --checkpoint-dir DIR) or .safetensors files (LoRA, or --kind unet)"
+        )
+    kinds = {c.kind for c in found}
+    if len(kinds) > 1:
+        raise StudyError(
+            f"{folder} mixes UNet checkpoint folders and LoRA files; give --kind unet or --kind lora"
+        )
+    return sorted(found, key=lambda c: (c.step is None, c.step or 0, c.name))
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "checkpoint"
+
+
+def workload_options(args: argparse.Namespace) -> list[str]:
+    options = [
+        "--model",
+        args.model,
+        "--prompt",
+        args.prompt,
+        "--guidance",
+        args.guidance,
+        "--seed",
+        str(args.seed),
+    ]
+    for flag, value in (
+        ("--weights", args.weights),
+        ("--resolution", args.resolution),
+        ("--steps", args.steps),
+        ("--scheduler", args.scheduler),
+        ("--device", args.device),
+    ):
+        if value is not None:
+            options += [flag, str(value)]
+    return options
+
+
+def write_base_samples(args: argparse.Namespace, folder: Path) -> Path:
+    """N samples of the model without any checkpoint, as PNG files, written atomically."""
+    # Imported here: only this reference needs torch in the study's own process.
+    from PIL import Image
+
+    from bench.devices import resolve_device
+    from bench.instruments.fid import sample_images
+    from bench.model_defaults import default_resolution, default_weights
+    from bench.schedulers import set_scheduler
+    from bench.workload import make_workload
+    from models import load_model
+
+    workload = make_workload(
+        default_resolution(args.model, args.resolution),
+        args.steps or "4",
+        "1",
+        args.guidance,
+        args.scheduler or "euler",
+        args.prompt,
+        args.seed,
+    )
+    model = load_model(args.model, default_weights(args.model, args.weights), seed=0)
+    set_scheduler(model.pipeline, workload.scheduler)
+    device = resolve_device(args.device or "auto")
+    model.pipeline.to(device)
+    images = sample_images(model.pipeline, workload, device, args.fid_samples, "base model")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        for index, image in enumerate(images):
+            Image.fromarray(image).save(staging / f"{index:05d}.png")
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.fid_samples < 2:
+        raise StudyError(f"--fid-samples {args.fid_samples}: FID needs at least 2 samples")
+    checkpoints = find_checkpoints(args.checkpoints, args.kind)
+    out: Path = args.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    reference = args.reference
+    if reference == BASELINE:
+        print(f"[study] sampling the model without checkpoints: {args.fid_samples} images", file=sys.stderr)
+        reference = str(write_base_samples(args, out / "base-samples"))
+    common = [
+        *workload_options(args),
+        "--variants",
+        "fp32",
+        "--rounds",
+        str(args.rounds),
+        "--quality",
+        "fid",
+        "--fid-samples",
+        str(args.fid_samples),
+        "--fid-dims",
+        str(args.fid_dims),
+    ]
+    if reference is not None:
+        common += ["--fid-reference", reference]
+    if args.cache_dir is not None:
+        common += ["--cache-dir", str(args.cache_dir)]
+    saved: list[Path] = []
+    for index, checkpoint in enumerate(checkpoints, 1):
+        print(
+            f"[study] checkpoint {index}/{len(checkpoints)}: {checkpoint.name}", file=sys.stderr, flush=True
+        )
+        saved.append(
+            run_suite([*common, *checkpoint.suite_options()], out / "runs", _safe_name(checkpoint.name))
+        )
+    return run_report(["checkpoints", *map(str, saved), "--output-dir", str(out)])
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "checkpoints",
+        help="FID/KID per training checkpoint (UNet folders or LoRA files): a table and a plot vs step",
+        description=(__doc__ or "").splitlines()[0],
+    )
+    parser.add_argument("checkpoints", type=Path, metavar="CHECKPOINT_DIR", help="folder of checkpoints")
+    parser.add_argument("--model", default="tiny-ddpm-ihc", help="model the checkpoints belong to")
+    parser.add_argument("--weights", default=None, help="base weights (default: the model's own)")
+    parser.add_argument(
+        "--kind", default="auto", choices=KINDS, help="what .safetensors files are (auto: LoRA)"
+    )
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="FID reference: a folder of images, a built-in set (ihc-heldout, ihc-train), or "
+        "'baseline' (the model without checkpoints); default: the model's own "
+        "(ihc-heldout for tiny-ddpm-ihc)",
+    )
+    parser.add_argument("--fid-samples", type=int, default=64, help="samples per checkpoint (default 64)")
+    parser.add_argument("--fid-dims", type=int, default=64, help="Inception features: 64, 192, 768, 2048")
+    parser.add_argument("--steps", default=None, help="denoising steps (default: the suite's)")
+    parser.add_argument("--scheduler", default=None, help="euler, ddim, dpm++2m, pndm, default")
+    parser.add_argument("--resolution", default=None, help="default: the model's (32 for tiny-ddpm-ihc)")
+    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt (text-to-image models)")
+    parser.add_argument("--guidance", default=DEFAULT_GUIDANCE, help="guidance scale (default 7.5)")
+    parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per checkpoint (default 3)")
+    parser.add_argument("--device", default=None, help="auto, cpu, cuda (default: the suite's)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="variant cache (default: the suite's)")
+    parser.add_argument(
+        "--output-dir", type=Path, default=Path("checkpoints-study"), help="default ./checkpoints-study"
+    )
+    parser.set_defaults(run=run)
