@@ -96,6 +96,7 @@ class Suite:
             "peak_vram_allocated_mib": None,
             "peak_vram_reserved_mib": None,
             "peak_vram_nvml_mib": None,
+            "gpu_util_pct": None,
             "peak_ram_mib": None,
             "params": None,
             "size_mb": None,

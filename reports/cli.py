@@ -18,7 +18,19 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
-from reports import checkpoints, compare, delta, gate, html_report, plots, recommend, sweep, table, webui
+from reports import (
+    beforeafter,
+    checkpoints,
+    compare,
+    delta,
+    gate,
+    html_report,
+    plots,
+    recommend,
+    sweep,
+    table,
+    webui,
+)
 from reports.errors import ReportError, ReportWarning
 from reports.loader import DEFAULT_PATH
 
@@ -33,6 +45,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     webui,
     sweep,
     checkpoints,
+    beforeafter,
 )
 
 EXIT_BAD_INPUT = 2

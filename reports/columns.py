@@ -108,6 +108,7 @@ COLUMN_SPECS: tuple[Column, ...] = (
     Column("rounds", "int", (("extra_info", "rounds"), ("stats", "rounds")), "timed rounds"),
     _extra("peak_vram_reserved_mib", "float", "torch.cuda.max_memory_reserved"),
     _extra("peak_vram_nvml_mib", "float", "NVML process memory, CUDA context included"),
+    _extra("gpu_util_pct", "float", "mean NVML GPU utilisation during the generations, %; NaN on CPU"),
     _extra("macs_g", "float", "multiply-accumulates per generated image, all stages, billions"),
     _extra("unet_macs_g", "float", "multiply-accumulates of one UNet call for one image, billions"),
     _extra(

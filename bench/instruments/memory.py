@@ -63,6 +63,8 @@ class CudaPeak:
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self._nvml_peak: float | None = None
+        # GPU utilisation (NVML's % of time a kernel ran, over its last sample period), per tick.
+        self._utilisation: list[int] = []
 
     def reset(self) -> None:
         if self.device.type == "cuda":
@@ -76,6 +78,9 @@ class CudaPeak:
         used = nvml_process_mib(self.device)
         if used is not None:
             self._nvml_peak = max(self._nvml_peak or 0.0, used)
+        busy = nvml_utilisation_pct(self.device)
+        if busy is not None:
+            self._utilisation.append(busy)
 
     def read(self) -> dict[str, float | None]:
         if self.device.type != "cuda":
@@ -83,12 +88,17 @@ class CudaPeak:
                 "peak_vram_allocated_mib": None,
                 "peak_vram_reserved_mib": None,
                 "peak_vram_nvml_mib": None,
+                "gpu_util_pct": None,
             }
         self.sample_nvml()
+        samples = self._utilisation
         return {
             "peak_vram_allocated_mib": torch.cuda.max_memory_allocated(self.device) / MIB,
             "peak_vram_reserved_mib": torch.cuda.max_memory_reserved(self.device) / MIB,
             "peak_vram_nvml_mib": self._nvml_peak,
+            # The whole device's utilisation: other processes' kernels count too (NVML has no
+            # per-process figure on most drivers); the mean over the sampled ticks.
+            "gpu_util_pct": sum(samples) / len(samples) if samples else None,
         }
 
 
@@ -118,3 +128,16 @@ def nvml_process_mib(device: torch.device) -> float | None:
     pid = os.getpid()
     used = [p.usedGpuMemory for p in processes if p.pid == pid and p.usedGpuMemory]
     return used[0] / MIB if used else None
+
+
+def nvml_utilisation_pct(device: torch.device) -> int | None:
+    """NVML's GPU utilisation of `device` (percent of the last sample period a kernel ran), or None."""
+    pynvml = _nvml()
+    if pynvml is None:
+        return None
+    try:
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        rates = pynvml.nvmlDeviceGetUtilizationRates(pynvml.nvmlDeviceGetHandleByIndex(index))
+    except pynvml.NVMLError:
+        return None
+    return int(rates.gpu)
