@@ -42,6 +42,7 @@ _COLLECTOR_MODULES: tuple[str, ...] = (
     "bench.instruments.flops",  # macs_g (per image, all stages), unet_macs_g
     "bench.quantisation_collector",  # param_mb, quantised_layers, skipped_layers, quantised_bytes_ratio
     "bench.runtime_provider",  # provider (ONNX Runtime / TensorRT provider really used)
+    "bench.family_collector",  # family (stable-diffusion, ddpm, vae, gan)
     "bench.checkpoint_collector",  # checkpoint, adapters (--lora, --textual-inversion, --unet-checkpoint)
 )
 

@@ -6,6 +6,12 @@ and a `scheduler`, no text encoder, no VAE), through the denoising loop below, w
 honours any scheduler's `init_noise_sigma` and `scale_model_input` (DDPMPipeline's own
 loop does not, so it would break with Euler) and reports each step like diffusers'
 `callback_on_step_end`. Unconditional models ignore the prompt and guidance.
+
+Two more families have no denoising loop at all: a VAE alone (models/vae_only.py: decode
+random latents, or encode-decode images) and a GAN generator (models/gan.py: `G(z)`). Their
+pipelines draw the latents / z from the same seeded CPU generator(s) and return float32 NHWC
+images in [0, 1]; prompt, steps, guidance and scheduler do not apply to them (the row's step
+fields stay null).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from diffusers.utils.torch_utils import randn_tensor
 from bench.instruments.clock import synchronize
 from bench.instruments.stages import StageRecorder
 from bench.workload import Workload
+from models.gan import GanPipeline
+from models.vae_only import VaePipeline
 
 
 def generate(
@@ -46,6 +54,11 @@ def is_unconditional(pipeline: DiffusionPipeline) -> bool:
     return "unet" in parts and "scheduler" in parts and not {"text_encoder", "vae", "vqvae"} & set(parts)
 
 
+def is_direct(pipeline: DiffusionPipeline) -> bool:
+    """A pipeline without denoising steps, called once per image: a VAE alone or a GAN generator."""
+    return isinstance(pipeline, GanPipeline | VaePipeline)
+
+
 def _generate(
     pipeline: DiffusionPipeline,
     workload: Workload,
@@ -58,6 +71,17 @@ def _generate(
     if stages is not None:
         stages.start_generation()
         kwargs["callback_on_step_end"] = stages.step_callback
+    if is_direct(pipeline):
+        with torch.inference_mode():
+            result = pipeline(
+                batch_size=count,
+                generator=generator,
+                height=workload.height,
+                width=workload.width,
+                output_type="np",
+            )
+        synchronize(device)
+        return np.asarray(result.images, dtype=np.float32)
     if is_unconditional(pipeline):
         with torch.inference_mode():
             images = _denoise_unconditional(pipeline, workload, device, generator, count, stages)

@@ -19,8 +19,8 @@ _CLASSES = {
 
 
 def set_scheduler(pipeline: DiffusionPipeline, name: str) -> None:
-    """`default` keeps whatever the model shipped with."""
-    if name == "default":
+    """`default` keeps whatever the model shipped with; a pipeline without one (VAE, GAN) is left as is."""
+    if name == "default" or getattr(pipeline, "scheduler", None) is None:
         return
     scheduler_class = _CLASSES[name]
     if not isinstance(pipeline.scheduler, scheduler_class):

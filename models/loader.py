@@ -8,10 +8,13 @@ from pathlib import Path
 from diffusers import DiffusionPipeline
 
 from models.errors import ModelError
+from models.families import pipeline_family
 from models.fingerprint import files_fingerprint, random_fingerprint
+from models.gan_load import is_gan_folder, load_gan_folder
 from models.local_load import load_folder, load_single_file
 from models.random_build import build_random_pipeline
-from models.registry import DDPM, REGISTRY, get_spec
+from models.registry import DDPM, REGISTRY, STABLE_DIFFUSION, VAE, get_spec
+from models.vae_only import DECODE, load_vae_folder
 
 RANDOM = "random"
 
@@ -22,6 +25,8 @@ class LoadedModel:
     weights: str
     fingerprint: str
     pipeline: DiffusionPipeline
+    # stable-diffusion, ddpm, vae or gan (models/registry.py FAMILIES): the row's `family`.
+    family: str = STABLE_DIFFUSION
 
 
 def _existing_path(text: str, what: str) -> Path:
@@ -33,34 +38,45 @@ def _existing_path(text: str, what: str) -> Path:
     return path.resolve()
 
 
+def _local_model(folder: Path, allow_pickle: bool) -> LoadedModel:
+    """A diffusers folder (model_index.json) or a GAN folder (gan.json, see models/gan_load.py)."""
+    pipeline = (
+        load_gan_folder(folder, allow_pickle) if is_gan_folder(folder) else load_folder(folder, allow_pickle)
+    )
+    return LoadedModel(
+        str(folder), str(folder), files_fingerprint(folder), pipeline, pipeline_family(pipeline)
+    )
+
+
 def load_model(
     model: str, weights: str | None = RANDOM, seed: int = 0, allow_pickle: bool = False
 ) -> LoadedModel:
-    """`model` is a registry name or a local diffusers folder; `weights` is `random` or a local path.
+    """`model` is a registry name, a local diffusers folder or a GAN folder; `weights` is `random`
+    or a local path.
 
     `weights=None` means the model's default: its shipped weights if it has some, else random.
     """
     if model not in REGISTRY:
         if "/" in model or model.startswith(".") or Path(model).exists():
-            folder = _existing_path(model, "model path")
-            return LoadedModel(
-                str(folder), str(folder), files_fingerprint(folder), load_folder(folder, allow_pickle)
-            )
+            return _local_model(_existing_path(model, "model path"), allow_pickle)
         get_spec(model)  # raises the one-line "unknown model" error
     spec = get_spec(model)
     weights = spec.default_weights if weights is None else weights
     if weights == RANDOM:
         fingerprint = random_fingerprint(spec.name, spec.components, seed)
-        return LoadedModel(spec.name, RANDOM, fingerprint, build_random_pipeline(spec, seed))
+        return LoadedModel(spec.name, RANDOM, fingerprint, build_random_pipeline(spec, seed), spec.family)
     if spec.random_only:
         raise ModelError(f"model {spec.name!r} has no real weights: use --weights random")
     path = _existing_path(weights, "weights path")
     fingerprint = files_fingerprint(path)
-    if spec.family == DDPM and not path.is_dir():
-        raise ModelError(
-            f"weights {weights!r}: a {spec.name} model loads from a diffusers folder, not a file"
-        )
-    pipeline = (
-        load_folder(path, allow_pickle) if path.is_dir() else load_single_file(spec, path, allow_pickle)
-    )
-    return LoadedModel(spec.name, str(path), fingerprint, pipeline)
+    if spec.family in (DDPM, VAE) and not path.is_dir():
+        kind = "an AutoencoderKL" if spec.family == VAE else "a diffusers"
+        raise ModelError(f"weights {weights!r}: a {spec.name} model loads from {kind} folder, not a file")
+    if spec.family == VAE:
+        mode = spec.components.get("pipeline", {}).get("mode", DECODE)
+        pipeline = load_vae_folder(path, mode, allow_pickle)
+    elif path.is_dir():
+        pipeline = load_folder(path, allow_pickle)
+    else:
+        pipeline = load_single_file(spec, path, allow_pickle)
+    return LoadedModel(spec.name, str(path), fingerprint, pipeline, spec.family)

@@ -13,9 +13,11 @@ from diffusers import (
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from models.dcgan import build_dcgan_pipeline
 from models.ddpm import build_ddpm_pipeline
-from models.registry import DDPM, ModelSpec
+from models.registry import DDPM, GAN, VAE, ModelSpec
 from models.tokenizer import build_clip_tokenizer
+from models.vae_only import build_vae_pipeline
 
 
 def _frozen(module: torch.nn.Module) -> torch.nn.Module:
@@ -29,6 +31,10 @@ def build_random_pipeline(spec: ModelSpec, seed: int) -> DiffusionPipeline:
     parts = spec.components
     if spec.family == DDPM:
         return build_ddpm_pipeline(parts, seed)
+    if spec.family == VAE:
+        return build_vae_pipeline(parts, seed)
+    if spec.family == GAN:
+        return build_dcgan_pipeline(parts, seed)
     torch.manual_seed(seed)
     unet = _frozen(UNet2DConditionModel(**parts["unet"]))
     vae = _frozen(AutoencoderKL(**parts["vae"]))

@@ -6,12 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models import configs
+from models.dcgan import TINY_DCGAN
 from models.ddpm import TINY_DDPM_IHC
 from models.errors import ModelError
 
 # Family names: how a spec's components become a pipeline.
 STABLE_DIFFUSION = "stable-diffusion"
 DDPM = "ddpm"
+VAE = "vae"  # an AutoencoderKL alone (models/vae_only.py): decode random latents, or encode-decode
+GAN = "gan"  # a generator G(z) (models/gan.py): the shipped DCGAN, or a user's folder (models/gan_load.py)
+FAMILIES = (STABLE_DIFFUSION, DDPM, VAE, GAN)
 RANDOM_WEIGHTS = "random"
 _SHIPPED = Path(__file__).resolve().parent / "weights"
 
@@ -57,6 +61,58 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 DEFAULT_MODEL = "tiny-sd"
+
+
+def _vae(mode: str, vae: configs.Config) -> dict[str, configs.Config]:
+    # The mode sits with the components so that it is part of the model's fingerprint.
+    return {"vae": dict(vae), "pipeline": {"mode": mode}}
+
+
+REGISTRY.update(
+    {
+        spec.name: spec
+        for spec in (
+            ModelSpec(
+                "tiny-vae",
+                "tiny-sd's VAE alone, decoding random latents (random weights, 1.0 M parameters)",
+                _vae("decode", configs.TINY_SD["vae"]),
+                native_resolution=64,
+                random_only=True,
+                family=VAE,
+            ),
+            ModelSpec(
+                "tiny-vae-ihc",
+                "tiny-sd's VAE alone, encoding and decoding crops of the IHC image (random weights)",
+                _vae("encode-decode", configs.TINY_SD["vae"]),
+                native_resolution=64,
+                random_only=True,
+                family=VAE,
+            ),
+            ModelSpec(
+                "sd-vae",
+                "Stable Diffusion 1.5's VAE architecture alone, decoding random latents (83.7 M parameters)",
+                _vae("decode", configs.SD15["vae"]),
+                native_resolution=512,
+                family=VAE,
+            ),
+            ModelSpec(
+                "sd-vae-ihc",
+                "Stable Diffusion 1.5's VAE architecture alone, encoding and decoding crops of the IHC image",
+                _vae("encode-decode", configs.SD15["vae"]),
+                native_resolution=512,
+                family=VAE,
+            ),
+            ModelSpec(
+                "tiny-dcgan",
+                "DCGAN-style generator, z 100 -> 64x64 RGB (random weights, 1.1 M parameters)",
+                TINY_DCGAN,
+                native_resolution=64,
+                random_only=True,
+                family=GAN,
+            ),
+        )
+    }
+)
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -23,6 +23,7 @@ from reports import (
     checkpoints,
     compare,
     delta,
+    family,
     gate,
     html_report,
     plots,
@@ -45,6 +46,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     webui,
     sweep,
     checkpoints,
+    family,
     beforeafter,
 )
 

@@ -90,6 +90,8 @@ COLUMN_SPECS: tuple[Column, ...] = (
     _extra("first_call_s", "float", "first generation after the build"),
     _extra("text_encoder_s", "float", "median text-encoder time per generation"),
     _extra("vae_decode_s", "float", "median VAE decode time per generation"),
+    _extra("generator_s", "float", "median GAN generator G(z) time per generation"),
+    _extra("family", "str", "model family: stable-diffusion, ddpm, vae or gan"),
     _extra("provider", "str", "execution provider the exported graphs really ran on; NaN for torch"),
     _extra("checkpoint", "str", "the fine-tuning checkpoint applied (UNet checkpoint, LoRA, embedding)"),
     _extra("adapters", "str", "every --unet-checkpoint/--lora/--textual-inversion applied, with scales"),

@@ -7,6 +7,9 @@ only, no arithmetic; see optimize/macs.py), and multiplied by how often the pipe
               + UNet x steps x (2 with CFG else 1)
               + VAE decode x 1
 
+A VAE alone is its decode (plus its encode in encode-decode mode); a GAN is one `G(z)` call.
+Neither has a UNet, so their `unet_macs_g` is None.
+
 Every counted op is linear in the batch, so a batch-1 call times the number of calls is the
 exact total. FLOPs are 2 x MACs (the counter's convention: one multiply-accumulate = 2 FLOPs).
 Counted: convolutions, linear layers, matmuls and attention (QK^T and AV, including CPU's SDPA
@@ -24,6 +27,8 @@ from diffusers import DiffusionPipeline
 
 from bench.collectors import FinishedRun, collector
 from bench.workload import Workload
+from models.gan import GanPipeline, module_device_dtype
+from models.vae_only import ENCODE_DECODE, VaePipeline
 from optimize.macs import count_macs
 
 _TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
@@ -36,6 +41,9 @@ class ImageMacs:
     vae_decode: int  # one image
     text_calls_per_image: float
     unet_calls_per_image: int
+    # What has no place above, one call per image: a VAE's encode, a GAN's generator.
+    other: int = 0
+    has_unet: bool = True
 
     @property
     def per_image(self) -> float:
@@ -43,6 +51,7 @@ class ImageMacs:
             self.text_encoder * self.text_calls_per_image
             + self.unet * self.unet_calls_per_image
             + self.vae_decode
+            + self.other
         )
 
 
@@ -85,9 +94,43 @@ def _unet_inputs(pipeline: DiffusionPipeline, height: int, width: int, context: 
     return inputs
 
 
+def _vae_macs(pipeline: VaePipeline, workload: Workload) -> ImageMacs:
+    vae = pipeline.vae
+    _, dtype = module_device_dtype(vae)
+    latent_shape = pipeline.latent_shape(1, workload.height, workload.width)
+    decode = count_macs(
+        vae,
+        lambda: {"z": torch.zeros(latent_shape, dtype=dtype)},
+        lambda m, **i: m.decode(**i, return_dict=False),
+    )
+    encode = 0
+    if pipeline.config.mode == ENCODE_DECODE:
+        channels = vae.config.in_channels
+        encode = count_macs(
+            vae,
+            lambda: {"x": torch.zeros(1, channels, workload.height, workload.width, dtype=dtype)},
+            lambda m, **i: m.encode(**i, return_dict=False),
+        )
+    return ImageMacs(0, 0, decode, 0.0, 0, other=encode, has_unet=False)
+
+
+def _gan_macs(pipeline: GanPipeline) -> ImageMacs:
+    _, dtype = module_device_dtype(pipeline.generator)
+    shape = (1, *pipeline.config.z_shape)
+    generated = count_macs(
+        pipeline.generator, lambda: {"z": torch.zeros(shape, dtype=dtype)}, lambda m, **i: m(i["z"])
+    )
+    return ImageMacs(0, 0, 0, 0.0, 0, other=generated, has_unet=False)
+
+
 def image_macs(pipeline: DiffusionPipeline, workload: Workload) -> ImageMacs:
-    """Stable Diffusion-style pipelines (text encoders, UNet on latents, VAE decode) and
-    unconditional pixel-space ones (a UNet2DModel only: no text, no VAE, no guidance)."""
+    """Stable Diffusion-style pipelines (text encoders, UNet on latents, VAE decode),
+    unconditional pixel-space ones (a UNet2DModel only: no text, no VAE, no guidance),
+    a VAE alone and a GAN generator."""
+    if isinstance(pipeline, VaePipeline):
+        return _vae_macs(pipeline, workload)
+    if isinstance(pipeline, GanPipeline):
+        return _gan_macs(pipeline)
     vae = getattr(pipeline, "vae", None)
     scale = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
     latent_h, latent_w = workload.height // scale, workload.width // scale
@@ -125,4 +168,5 @@ def macs_fields(run: FinishedRun) -> dict[str, Any]:
     except Exception as error:  # a component that is not plain torch (ONNX session, engine): no figure
         warnings.warn(f"macs not counted for {run.variant.name}: {error}".splitlines()[0], stacklevel=2)
         return {"macs_g": None, "unet_macs_g": None}
-    return {"macs_g": counted.per_image / 1e9, "unet_macs_g": counted.unet / 1e9}
+    unet = counted.unet / 1e9 if counted.has_unet else None
+    return {"macs_g": counted.per_image / 1e9, "unet_macs_g": unet}

@@ -1,11 +1,13 @@
-"""Per-stage times of one generation: text encoder, each denoising step, VAE decode.
+"""Per-stage times of one generation: text encoder, each denoising step, VAE decode, GAN generator.
 
-A stage the pipeline does not have (no text encoder or VAE in an unconditional DDPM) is
-reported as None, not as zero seconds.
+A stage the pipeline does not have (no text encoder or VAE in an unconditional DDPM, no
+denoising steps in a VAE or a GAN) is reported as None, not as zero seconds.
 
 Hooks are installed for the duration of a `with` block and removed after, so the
 pipeline is left as it was. Steps are timed from diffusers' `callback_on_step_end`:
 step i lasts from the end of step i-1 (or the first UNet call) to the end of step i.
+The VAE decode (`vae.decode`) and a GAN's `G(z)` (`GanPipeline.run_generator`) are timed
+by wrapping the method for the block: a TorchScript generator takes no forward hooks.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import torch
 from diffusers import DiffusionPipeline
 
 from bench.instruments.clock import synced_now
+from models.gan import GanPipeline
 
 _TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
+STAGE_FIELDS = ("text_encoder_s", "step_median_ms", "step_iqr_ms", "vae_decode_s", "generator_s")
 
 
 @dataclass
@@ -28,6 +32,7 @@ class GenerationStages:
     text_encoder_s: float = 0.0
     step_s: list[float] = field(default_factory=list)
     vae_decode_s: float = 0.0
+    generator_s: float = 0.0
 
 
 class StageRecorder:
@@ -38,7 +43,8 @@ class StageRecorder:
         self._handles: list[Any] = []
         self._text_started = 0.0
         self._last_mark: float | None = None
-        self._original_decode: Callable[..., Any] | None = None
+        # (object, method name) whose instance attribute is a timed wrapper while the block runs.
+        self._wrapped: list[tuple[Any, str]] = []
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> StageRecorder:
@@ -47,21 +53,38 @@ class StageRecorder:
             if isinstance(encoder, torch.nn.Module):
                 self._handles.append(encoder.register_forward_pre_hook(self._text_pre))
                 self._handles.append(encoder.register_forward_hook(self._text_post))
-        self._handles.append(self.pipeline.unet.register_forward_pre_hook(self._unet_pre))
+        unet = getattr(self.pipeline, "unet", None)
+        if isinstance(unet, torch.nn.Module):
+            self._handles.append(unet.register_forward_pre_hook(self._unet_pre))
         vae = getattr(self.pipeline, "vae", None)
         if vae is not None:
-            self._original_decode = vae.decode
-            vae.decode = self._timed_decode
+            self._wrap(vae, "decode", "vae_decode_s")
+        if isinstance(self.pipeline, GanPipeline):
+            self._wrap(self.pipeline, "run_generator", "generator_s")
         return self
 
     def __exit__(self, *exc: object) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        if self._original_decode is not None:
+        for owner, method in self._wrapped:
             # Drop the instance attribute so the class method is visible again.
-            del self.pipeline.vae.decode
-            self._original_decode = None
+            delattr(owner, method)
+        self._wrapped.clear()
+
+    def _wrap(self, owner: Any, method: str, stage: str) -> None:
+        original: Callable[..., Any] = getattr(owner, method)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = synced_now(self.device)
+            result = original(*args, **kwargs)
+            current = self._current
+            setattr(current, stage, getattr(current, stage) + synced_now(self.device) - started)
+            return result
+
+        # object.__setattr__: diffusers' pipelines and models route attribute writes through their config.
+        object.__setattr__(owner, method, timed)
+        self._wrapped.append((owner, method))
 
     def start_generation(self) -> None:
         self.generations.append(GenerationStages())
@@ -96,20 +119,14 @@ class StageRecorder:
         self._last_mark = now
         return callback_kwargs
 
-    def _timed_decode(self, *args: Any, **kwargs: Any) -> Any:
-        assert self._original_decode is not None
-        started = synced_now(self.device)
-        result = self._original_decode(*args, **kwargs)
-        self._current.vae_decode_s += synced_now(self.device) - started
-        return result
-
     # -- summary ---------------------------------------------------------------------
     def summary(self) -> dict[str, float | None]:
         if not self.generations:
-            return {"text_encoder_s": None, "step_median_ms": None, "step_iqr_ms": None, "vae_decode_s": None}
+            return dict.fromkeys(STAGE_FIELDS)
         steps = [s for g in self.generations for s in g.step_s]
         has_text_encoder = any(getattr(self.pipeline, name, None) is not None for name in _TEXT_ENCODERS)
         has_vae = getattr(self.pipeline, "vae", None) is not None
+        has_generator = isinstance(self.pipeline, GanPipeline)
         return {
             "text_encoder_s": statistics.median(g.text_encoder_s for g in self.generations)
             if has_text_encoder
@@ -117,6 +134,9 @@ class StageRecorder:
             "step_median_ms": statistics.median(steps) * 1e3 if steps else None,
             "step_iqr_ms": _iqr(steps) * 1e3 if len(steps) > 1 else None,
             "vae_decode_s": statistics.median(g.vae_decode_s for g in self.generations) if has_vae else None,
+            "generator_s": statistics.median(g.generator_s for g in self.generations)
+            if has_generator
+            else None,
         }
 
 

@@ -20,6 +20,7 @@ STUDY_MODULES: tuple[str, ...] = (
     "bench.studies.webui",
     "bench.studies.sweep",
     "bench.studies.checkpoints",
+    "bench.studies.family",
     "bench.studies.beforeafter",
 )
 

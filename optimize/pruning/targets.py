@@ -19,7 +19,7 @@ from diffusers.models.activations import GEGLU, SwiGLU
 from diffusers.models.attention_processor import Attention
 from torch import nn
 
-from optimize.errors import PassError
+from optimize.errors import PassError, PassUnsupported
 
 SCOPES = ("unet", "vae", "text")
 Inputs = dict[str, Any]
@@ -180,7 +180,7 @@ def _text_target(name: str, encoder: nn.Module) -> PruneTarget:
 
 
 def targets_for(pipeline: DiffusionPipeline, scope: str) -> list[PruneTarget]:
-    """The targets of `scope` on this pipeline; a PassError when it has none."""
+    """The targets of `scope` on this pipeline; PassUnsupported (a row that says why) when it has none."""
     if scope not in SCOPES:
         raise PassError(f"prune: scope={scope!r} is unknown; accepted: {', '.join(SCOPES)}")
     components = pipeline.components
@@ -196,7 +196,7 @@ def targets_for(pipeline: DiffusionPipeline, scope: str) -> list[PruneTarget]:
                 targets.append(_text_target(name, encoder))
     if not targets:
         present = ", ".join(n for n, c in components.items() if isinstance(c, nn.Module)) or "none"
-        raise PassError(
+        raise PassUnsupported(
             f"prune: nothing prunable for scope={scope!r} in this pipeline (torch components: {present}); "
             f"accepted scopes: unet (UNet2DConditionModel/UNet2DModel), vae (AutoencoderKL decoder), text"
         )
