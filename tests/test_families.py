@@ -90,6 +90,19 @@ def test_vae_encode_decode_of_ihc_crops_and_of_given_images() -> None:
     assert not np.allclose(out[0], out[1])
 
 
+def test_sd_vae_loads_real_weights_from_a_vae_folder(vae, tmp_path: Path) -> None:
+    vae.pipeline.vae.save_pretrained(tmp_path / "vae", safe_serialization=True)
+    loaded = load_model("sd-vae", weights=str(tmp_path / "vae"))
+    assert loaded.family == "vae" and loaded.weights == str((tmp_path / "vae").resolve())
+    assert np.array_equal(generate(loaded.pipeline, WORKLOAD, CPU), generate(vae.pipeline, WORKLOAD, CPU))
+    # Pickle-only weights are refused (diffusers is told to use safetensors only).
+    (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").rename(
+        tmp_path / "vae" / "diffusion_pytorch_model.bin"
+    )
+    with pytest.raises(ModelError, match=r"cannot load the VAE folder .*safetensors weights only"):
+        load_model("sd-vae", weights=str(tmp_path / "vae"))
+
+
 @pytest.mark.parametrize("model", ["tiny-dcgan", "tiny-vae"])
 @pytest.mark.parametrize("recipe", ["fp16", "bf16"])
 def test_dtype_passes_cast_the_adapters(model: str, recipe: str, tmp_path: Path) -> None:
