@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from bench.machine import cpu_name
 from bench.suite_config import _split_top_level
 from bench.workload import parse_resolution
 from models import load_model
@@ -98,11 +99,20 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
     del model
     gc.collect()
+    load_before = os.getloadavg()
     times = measure(unets, height // scale, width // scale, args.rounds)
+    load_after = os.getloadavg()
     baseline = statistics.median(next(iter(times.values())))
     result = {
         "command": " ".join(["python -m bench.prune_step_latency", *(argv or sys.argv[1:])]),
-        "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
+        "model": args.model,
+        "machine": {
+            "cpu": cpu_name() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            # 1-minute load average before and after the timed rounds: how shared the machine was.
+            "load_before": load_before[0],
+            "load_after": load_after[0],
+        },
         "torch": torch.__version__,
         "resolution": f"{width}x{height}",
         "rounds": args.rounds,

@@ -1,0 +1,79 @@
+"""The docs/results table tools: bench.relative_table (ratios within one run) and
+reports.prune_sweep with interleaved step latencies (bench.prune_step_latency's JSON)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import reports
+from bench.relative_table import main as relative_main
+from bench.relative_table import relative_table
+from reports.prune_sweep import main as sweep_main
+from tests.reports_runs import row, write_run
+
+
+def test_ratios_are_taken_against_the_baseline_of_the_same_run(tmp_path):
+    write_run(tmp_path / "a" / "0001_a.json", [row("fp32", 2.0, size_mb=10.0), row("int8", 3.0, size_mb=4.0)])
+    write_run(
+        tmp_path / "b" / "0002_b.json",
+        [row("fp32", 1.0, size_mb=10.0), row("int8", 0.5, size_mb=4.0)],
+        when="2026-12-01T10:00:00+00:00",
+    )
+    table = relative_table(reports.load([tmp_path]), "fp32").set_index(["run", "variant"])
+    assert table.loc[("0001_a", "int8"), "latency_vs_baseline"] == pytest.approx(1.5)
+    assert table.loc[("0002_b", "int8"), "latency_vs_baseline"] == pytest.approx(0.5)
+    assert table.loc[("0002_b", "int8"), "speedup_per_step"] == pytest.approx(2.0)  # step 200 ms x median
+    assert table.loc[("0001_a", "int8"), "size_vs_baseline"] == pytest.approx(0.4)
+
+
+def test_a_run_without_an_ok_baseline_gets_no_ratio(tmp_path):
+    rows = [row("fp32", None, status="timeout", reason="exceeded --timeout 5 s"), row("int8", 1.0)]
+    write_run(tmp_path / "0001_x.json", rows)
+    table = relative_table(reports.load([tmp_path]), "fp32")
+    assert table[table["variant"] == "int8"]["latency_vs_baseline"].isna().all()
+
+
+def test_an_unknown_extra_column_is_one_line_and_exit_2(tmp_path, capsys):
+    write_run(tmp_path / "0001_x.json", [row("fp32")])
+    assert relative_main([str(tmp_path), "--extra", "nope"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and error.startswith("error: --extra nope: no such column")
+
+
+def _steps(path: Path, model: str, medians: dict[str, float]) -> Path:
+    variants = {name: {"step_median_ms": value} for name, value in medians.items()}
+    path.write_text(json.dumps({"model": model, "variants": variants}))
+    return path
+
+
+def test_sweep_adds_interleaved_steps_relative_to_the_files_own_fp32(tmp_path):
+    extra = {"macs_g": 10.0, "unet_macs_g": 1.0}
+    run = write_run(
+        tmp_path / "0001_p.json",
+        [row("fp32", 1.0, **extra), row("prune(0.3)", 0.9, **{**extra, "unet_macs_g": 0.6, "params": 1000})],
+    )
+    steps = _steps(tmp_path / "steps.json", "tiny-sd", {"fp32": 400.0, "prune(0.3)": 300.0, "bf16": 900.0})
+    prefix = tmp_path / "out" / "sweep"
+    prefix.parent.mkdir()
+    assert sweep_main([str(run), "--output", str(prefix), "--steps", str(steps)]) == 0
+    text = prefix.with_suffix(".md").read_text()
+    assert "interleaved step" in text and "| 300 | 0.75x |" in text and "0.60x" in text
+    assert prefix.with_suffix(".png").stat().st_size > 0
+
+
+def test_sweep_refuses_a_steps_file_of_another_shape(tmp_path, capsys):
+    run = write_run(tmp_path / "0001_p.json", [row("fp32", 1.0, macs_g=1.0, unet_macs_g=1.0)])
+    (tmp_path / "bad.json").write_text(json.dumps({"rows": []}))
+    assert sweep_main([str(run), "--output", str(tmp_path / "s"), "--steps", str(tmp_path / "bad.json")]) == 2
+    assert "not a bench.prune_step_latency result" in capsys.readouterr().err
+
+
+def test_frame_types_survive_a_null_params(tmp_path):
+    # Exported variants have params null (docs/run-format.md): the loader keeps it as a missing Int64.
+    write_run(tmp_path / "0001_x.json", [row("fp32"), row("onnx", params=None)])
+    frame = reports.load([tmp_path])
+    assert pd.isna(frame.set_index("variant").loc["onnx", "params"])
