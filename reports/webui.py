@@ -35,6 +35,7 @@ EXTRAS: tuple[tuple[str, str, str], ...] = (
     ("wall_s", "wall_s", "float64"),
     ("peak_vram_used_mib", "peak_vram_used_mib", "float64"),
     ("vram_note", "vram_note", "str"),
+    ("loadavg_1m", "loadavg_1m", "float64"),
 )
 
 
@@ -95,6 +96,7 @@ def table(rows: pd.DataFrame) -> str:
             "latency IQR (s)": rows["latency_iqr_s"].map(output.number),
             "throughput (img/s)": rows["throughput_ips"].map(output.number),
             "peak VRAM used (MiB)": rows["peak_vram_used_mib"].map(output.number),
+            "load avg": rows["loadavg_1m"].map(lambda value: output.number(value, 2)),
             "reason": rows["reason"].fillna(""),
         }
     )
@@ -106,6 +108,7 @@ def table(rows: pd.DataFrame) -> str:
         "latency IQR (s)",
         "throughput (img/s)",
         "peak VRAM used (MiB)",
+        "load avg",
     ]
     notes = sorted({note for note in rows["vram_note"].dropna() if note})
     text = output.markdown(cells, right)

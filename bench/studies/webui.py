@@ -32,7 +32,7 @@ from bench.studies.runner import ROOT, StudyError, run_report
 
 DEFAULT_OUTPUT = Path("webui-study")
 SERVE_START_TIMEOUT_S = 300.0
-_SERVING = re.compile(r"serving .* at (http://\S+)")
+_SERVING = re.compile(r"serving .* at (http://[^\s()]+)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -48,6 +48,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--serve",
         metavar="MODEL",
         help="start the local stand-in server with this model (e.g. tiny-sd) on a free port for the study",
+    )
+    parser.add_argument(
+        "--serve-device",
+        default="cpu",
+        help="torch device of the --serve server: cpu, cuda, cuda:N (default cpu)",
+    )
+    parser.add_argument(
+        "--serve-threads", default=None, help="torch threads of the --serve server (default: torch's own)"
     )
     parser.add_argument("--requests", default="8", help="timed requests per concurrency level (default 8)")
     parser.add_argument("--concurrency", default="1,2,4", help="comma-separated levels (default 1,2,4)")
@@ -101,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
             raise StudyError(str(error)) from None
     args.output_dir.mkdir(parents=True, exist_ok=True)
 
-    with _server(args.serve) if args.serve else _given(args.url) as url:
+    serve_threads = None if args.serve_threads is None else _positive(args.serve_threads, "--serve-threads")
+    with _server(args.serve, args.serve_device, serve_threads) if args.serve else _given(args.url) as url:
         endpoint = parse_url(url)
         model, why = model_name(endpoint, min(timeout, 10.0))
         if model is None:
@@ -128,7 +137,7 @@ def _given(url: str) -> Iterator[str]:
 
 
 @contextmanager
-def _server(model: str) -> Iterator[str]:
+def _server(model: str, device: str, threads: int | None) -> Iterator[str]:
     """`python -m bench.webui.serve --model MODEL --port 0` for the duration; yields its URL."""
     command = [
         sys.executable,
@@ -140,6 +149,9 @@ def _server(model: str) -> Iterator[str]:
         "127.0.0.1",
         "--port",
         "0",
+        "--device",
+        device,
+        *(["--threads", str(threads)] if threads is not None else []),
     ]
     print(f"[study] starting the local web UI: {' '.join(command[1:])}", file=sys.stderr, flush=True)
     with tempfile.TemporaryFile(mode="w+") as errors:
@@ -153,7 +165,6 @@ def _server(model: str) -> Iterator[str]:
         )
         try:
             url = _wait_for_url(process, errors)
-            print(f"[study] local web UI at {url}", file=sys.stderr, flush=True)
             yield url
         finally:
             process.terminate()
@@ -181,6 +192,7 @@ def _wait_for_url(process: subprocess.Popen[str], errors: IO[str]) -> str:
         raise StudyError(f"the local web UI did not start within {SERVE_START_TIMEOUT_S:g} s") from None
     match = _SERVING.search(line)
     if match:
+        print(f"[study] local web UI {line.strip()}", file=sys.stderr, flush=True)
         return match.group(1)
     process.wait(timeout=30)
     errors.seek(0)

@@ -8,6 +8,7 @@ over the wall time from the first timed request sent to the last reply read.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,9 @@ class LoadResult:
     vram_idle_mib: float | None = None
     vram_peak_mib: float | None = None
     vram_note: str = ""
+    # This machine's 1-minute load average as the timed requests began: a busy client (or a
+    # local server sharing the CPU with other work) shows in the latencies, so it travels with them.
+    loadavg_1m: float | None = None
 
     @property
     def latencies(self) -> list[float]:
@@ -82,6 +86,7 @@ def run_load(
         return result
     sampler = DeviceMemorySampler(endpoint.host)
     bar = tqdm(total=requests, desc=f"webui c={concurrency}", unit="req", disable=not progress, leave=False)
+    result.loadavg_1m = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     with sampler, ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="webui-client") as pool:
         start = time.perf_counter()
         futures = [pool.submit(txt2img, endpoint, request, timeout) for _ in range(requests)]

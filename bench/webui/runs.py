@@ -91,6 +91,7 @@ def extra_info(result: LoadResult, request: Txt2Img, endpoint: Endpoint, model: 
         "peak_vram_used_mib": result.vram_peak_mib,
         "idle_vram_used_mib": result.vram_idle_mib,
         "vram_note": result.vram_note,
+        "loadavg_1m": result.loadavg_1m,
     }
 
 

@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-pickle", action="store_true", help="allow pickle-based weights (they can run code)"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's own); 1 avoids oversubscribing a busy CPU",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser
 
@@ -46,8 +52,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not 0 <= args.port <= 65535:
         return _fail(f"--port {args.port} is not a port number from 0 to 65535")
+    if args.threads is not None and args.threads < 1:
+        return _fail(f"--threads {args.threads} must be at least 1")
     # Heavy imports after the options are checked, so `--help` and typos answer at once.
     import torch
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     from bench.webui.server import Generator, WebUIServer
     from models import ModelError, load_model
@@ -67,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         return _fail(f"cannot listen on {args.host}:{args.port} ({error.strerror or error})")
     # The line a script waits for (the study's --serve reads the URL from it).
-    print(f"serving {model.name} at {server.url}", flush=True)
+    print(f"serving {model.name} at {server.url} ({device}, {torch.get_num_threads()} threads)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

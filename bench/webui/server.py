@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import random
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -286,6 +287,13 @@ class WebUIServer(ThreadingHTTPServer):
         finally:
             with self._count_lock:
                 self.in_flight -= 1
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One line instead of socketserver's traceback; a client that left (timed out) is no error."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError) and not self.verbose:
+            return
+        print(f"webui server: {type(error).__name__} serving {client_address}: {error}", file=sys.stderr)
 
     @property
     def url(self) -> str:
