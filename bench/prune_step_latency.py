@@ -27,9 +27,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from bench.instruments.flops import image_macs
 from bench.machine import cpu_name
 from bench.suite_config import _split_top_level
-from bench.workload import parse_resolution
+from bench.workload import make_workload, parse_resolution
 from models import load_model
 from optimize import VariantCache, build_variant, parse_recipe
 from optimize.components import count_parameters
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     width, height = parse_resolution(args.resolution)
     model = load_model(args.model)
     cache = VariantCache(args.cache_dir)
+    workload = make_workload(args.resolution, 1, 1, 7.5, "euler", "macs", 0)
     scale = 2 ** (len(model.pipeline.vae.config.block_out_channels) - 1)
     unets: dict[str, torch.nn.Module] = {}
     facts: dict[str, dict[str, Any]] = {}
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         facts[recipe.canonical] = {
             "params": count_parameters(variant.pipeline),
             "unet_params": sum(p.numel() for p in variant.pipeline.unet.parameters()),
+            # One UNet call for one image at this resolution, as the suite's unet_macs_g counts it.
+            "unet_macs_g": image_macs(variant.pipeline, workload).unet / 1e9,
             "cache_hit": variant.cache_hit,
             "build_s": variant.build_s,
         }
