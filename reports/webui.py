@@ -24,7 +24,8 @@ from reports.loader import load
 from reports.plots import _figure, _png
 
 VARIANT = re.compile(r"webui\(concurrency=(\d+)\)")
-SERIES = ["run", "model", "workload"]
+# One line in the plot per run file (its path: two folders may both hold a 0001_webui), model, workload.
+SERIES = ["source", "model", "workload"]
 # Load-test figures read from extra_info: (key, column, pandas dtype).
 EXTRAS: tuple[tuple[str, str, str], ...] = (
     ("url", "url", "str"),
@@ -54,12 +55,17 @@ def webui_rows(df: pd.DataFrame) -> pd.DataFrame:
         _extra_info(docs, source, name) for source, name in zip(rows["source"], rows["name"], strict=True)
     ]
     for key, column, dtype in EXTRAS:
-        rows[column] = pd.Series([extra.get(key) for extra in extras], index=rows.index, dtype=dtype)
+        values = [extra.get("extra_info", {}).get(key) for extra in extras]
+        rows[column] = pd.Series(values, index=rows.index, dtype=dtype)
+    # The quartiles themselves (not only their distance): the latency spread is rarely symmetric.
+    for quartile in ("q1", "q3"):
+        values = [extra.get("stats", {}).get(quartile) for extra in extras]
+        rows[f"latency_{quartile}_s"] = pd.Series(values, index=rows.index, dtype="float64")
     return rows.sort_values([*SERIES, "concurrency"], kind="stable").reset_index(drop=True)
 
 
-def _extra_info(docs: dict[str, dict[str, Any]], source: str, name: str) -> dict[str, Any]:
-    """`extra_info` of benchmark or failure row `name` in run file `source` ({} when unreadable).
+def _extra_info(docs: dict[str, dict[str, Any]], source: str, name: str) -> dict[str, dict[str, Any]]:
+    """`extra_info` and `stats` of row `name` in run file `source` (empty dicts when unreadable).
 
     `docs` caches the parsed files for one call, so a run with many rows is read once.
     """
@@ -72,20 +78,29 @@ def _extra_info(docs: dict[str, dict[str, Any]], source: str, name: str) -> dict
     doc = docs[source]
     section = doc.get("diffbench") if isinstance(doc.get("diffbench"), dict) else {}
     for entry in [*(doc.get("benchmarks") or []), *(section.get("rows") or [])]:
-        if (
-            isinstance(entry, dict)
-            and entry.get("name") == name
-            and isinstance(entry.get("extra_info"), dict)
-        ):
-            return entry["extra_info"]
-    return {}
+        if isinstance(entry, dict) and entry.get("name") == name:
+            return {
+                key: entry[key] if isinstance(entry.get(key), dict) else {} for key in ("extra_info", "stats")
+            }
+    return {"extra_info": {}, "stats": {}}
+
+
+def _run_names(rows: pd.DataFrame) -> dict[str, str]:
+    """A short label per run file: its stem, prefixed by its folder when two files share a stem."""
+    stems = {source: Path(source).stem for source in rows["source"].unique()}
+    names = {}
+    for source, stem in stems.items():
+        folder = Path(source).parent
+        folder = folder.parent if folder.name == "runs" else folder  # the study's DIR/runs/ layout
+        names[source] = f"{folder.name}/{stem}" if list(stems.values()).count(stem) > 1 else stem
+    return names
 
 
 def table(rows: pd.DataFrame) -> str:
     """Markdown: one line per run x concurrency, failures with their reason."""
     cells = pd.DataFrame(
         {
-            "run": rows["run"],
+            "run": rows["source"].map(_run_names(rows)),
             "model": rows["model"],
             "workload": rows["workload"],
             "concurrency": rows["concurrency"].map(output.number),
@@ -116,17 +131,21 @@ def table(rows: pd.DataFrame) -> str:
 
 
 def plot(rows: pd.DataFrame) -> bytes:
-    """Two panels against concurrency: median latency (IQR as error bars) and throughput."""
+    """Two panels against concurrency: median latency (Q1 to Q3 as error bars) and throughput."""
     figure = _figure(10, 4)
     latency_axes, throughput_axes = figure.subplots(1, 2)
-    for key, series in rows.groupby(SERIES, sort=False):
-        label = " ".join(str(part) for part in key)
+    names = _run_names(rows)
+    for (source, model, workload), series in rows.groupby(SERIES, sort=False):
+        label = f"{names[source]} {model} {workload}"
         ok = series[series["latency_median_s"].notna()]
         if not ok.empty:
             latency_axes.errorbar(
                 ok["concurrency"],
                 ok["latency_median_s"],
-                yerr=ok["latency_iqr_s"] / 2,
+                yerr=[
+                    ok["latency_median_s"] - ok["latency_q1_s"],
+                    ok["latency_q3_s"] - ok["latency_median_s"],
+                ],
                 marker="o",
                 capsize=3,
                 label=label,
@@ -138,7 +157,7 @@ def plot(rows: pd.DataFrame) -> bytes:
         for level in failed["concurrency"]:
             latency_axes.axvline(level, color="red", alpha=0.3, linestyle="--")
     latency_axes.set(
-        xlabel="concurrent requests", ylabel="latency per request, median (s); bars: IQR", title="latency"
+        xlabel="concurrent requests", ylabel="latency per request, median (s); bars: Q1-Q3", title="latency"
     )
     throughput_axes.set(
         xlabel="concurrent requests", ylabel="images / s (over wall time)", title="throughput"
@@ -147,6 +166,7 @@ def plot(rows: pd.DataFrame) -> bytes:
     for axes in (latency_axes, throughput_axes):
         axes.set_xticks(levels)
         axes.grid(alpha=0.3)
+        axes.set_ylim(bottom=0)  # from zero: a small wobble must not look like a trend
         if axes.has_data() and axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize=7)
     if not rows["latency_median_s"].notna().any():
