@@ -334,6 +334,20 @@ def test_serve_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) 
     assert len(errors) == 2 and "no-such-model" in errors[0] and "70000" in errors[1]
 
 
+def test_reports_webui_tells_runs_of_the_same_name_apart(tmp_path: Path) -> None:
+    endpoint = parse_url(f"http://127.0.0.1:{closed_port()}")
+    for folder in ("before", "after"):
+        result = run_load(endpoint, SMALL, requests=1, concurrency=1, timeout=5, progress=False)
+        save_run(
+            run_document([benchmark_entry(result, SMALL, endpoint, None)]),
+            tmp_path / folder / "runs",
+            "webui",
+        )
+    assert reports_cli.main(["webui", str(tmp_path), "--output-dir", str(tmp_path)]) == 0
+    table = (tmp_path / "webui.md").read_text()
+    assert "after/0001_webui" in table and "before/0001_webui" in table
+
+
 def test_reports_webui_without_webui_rows_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
