@@ -19,7 +19,7 @@ from reports.errors import ReportError
 from reports.loader import load
 from reports.plots import _figure, _png
 
-AXES = ("steps", "guidance", "scheduler", "width", "height", "batch", "seed", "prompt")
+AXES = ("steps", "guidance", "scheduler", "resolution", "batch", "seed", "prompt")
 FIGURES = (
     ("latency_median_s", "latency (s)"),
     ("latency_iqr_s", "IQR (s)"),
@@ -35,9 +35,17 @@ def swept_axes(df: pd.DataFrame) -> list[str]:
     return [axis for axis in AXES if axis in df.columns and df[axis].dropna().nunique() > 1]
 
 
+def _with_resolution(df: pd.DataFrame) -> pd.DataFrame:
+    """Width and height as one axis, `WxH`, as the suite's --sweep resolution=... gives them."""
+    known = df["width"].notna() & df["height"].notna()
+    text = df["width"].astype("Int64").astype(str) + "x" + df["height"].astype("Int64").astype(str)
+    return df.assign(resolution=text.where(known), _pixels=(df["width"] * df["height"]).where(known))
+
+
 def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per model x variant x workload (the latest run's), the swept axes first."""
     df = frames.latest(frames.normalised(df), ["machine", "model", "variant", "workload", "profile"])
+    df = _with_resolution(df)
     axes = swept_axes(df)
     if not axes:
         raise ReportError(
@@ -45,13 +53,14 @@ def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
             "size, batch, seed and prompt); run the suite with --sweep AXIS=V1,V2,..."
         )
     order = {name: index for index, name in enumerate(frames.order_variants(list(df["variant"].unique())))}
-    df = df.assign(_order=df["variant"].map(order)).sort_values(["model", "_order", *axes])
+    sort = ["_pixels" if axis == "resolution" else axis for axis in axes]
+    df = df.assign(_order=df["variant"].map(order)).sort_values(["model", "_order", *sort])
     columns = ["model", "variant", *axes, "status", *[name for name, _ in FIGURES if df[name].notna().any()]]
-    return df[columns].reset_index(drop=True)
+    return df[[*columns, "_pixels"]].reset_index(drop=True)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    cells = table.copy()
+    cells = table.drop(columns="_pixels")
     numeric = [name for name, _ in FIGURES if name in cells.columns]
     for name in numeric:
         cells[name] = cells[name].map(output.number)
@@ -63,28 +72,46 @@ def to_markdown(table: pd.DataFrame) -> str:
     return output.markdown(cells.rename(columns=headers), right=[headers[name] for name in numeric])
 
 
+def base_values(table: pd.DataFrame, axes: list[str]) -> dict[str, object]:
+    """Each axis' most frequent value: the base workload of a one-axis-at-a-time sweep (the
+    value every other axis' workloads share), and a fixed slice through a cartesian one."""
+    return {axis: table[axis].value_counts(sort=True).index[0] for axis in axes}
+
+
 def sweep_plot(table: pd.DataFrame) -> bytes:
-    """One panel per swept axis: median latency against the axis' values, a line per variant."""
+    """One panel per swept axis: median latency against the axis' values, a line per variant,
+    the other axes held at their base values (so a panel shows that axis alone)."""
     axes = swept_axes(table)
     ok = table[table["status"] == "ok"]
     if ok.empty:
         raise ReportError("no row of the sweep ran (status ok): nothing to plot")
-    figure = _figure(4.2 * len(axes), 3.4)
+    base = base_values(ok, axes)
+    figure = _figure(4.2 * len(axes), 3.6)
     panels = figure.subplots(1, len(axes), squeeze=False)[0]
     for panel, axis in zip(panels, axes, strict=True):
-        others = [other for other in axes if other != axis]
-        for (model, variant), group in ok.groupby(["model", "variant"], sort=False):
-            points = group.groupby(axis, sort=True)["latency_median_s"].median()
+        others = {other: base[other] for other in axes if other != axis}
+        held = ok
+        for other, value in others.items():
+            held = held[held[other] == value]
+        order = "_pixels" if axis == "resolution" else axis
+        for (model, variant), group in held.groupby(["model", "variant"], sort=False):
+            points = group.sort_values(order).groupby(axis, sort=False)["latency_median_s"].median()
             label = variant if ok["model"].nunique() == 1 else f"{model} {variant}"
             categorical = not pd.api.types.is_numeric_dtype(points.index)
             x = [str(value) for value in points.index] if categorical else list(points.index)
             panel.plot(x, points.to_numpy(), marker="o", label=label)
         panel.set_xlabel(axis)
         panel.set_ylabel("median latency (s)")
-        panel.set_title(f"{axis}" + (f" (median over {', '.join(others)})" if others else ""), fontsize=9)
+        held_text = ", ".join(f"{k}={_short(v)}" for k, v in others.items())
+        panel.set_title(axis + (f"\n({held_text})" if held_text else ""), fontsize=8)
         panel.grid(alpha=0.3)
     panels[0].legend(fontsize=8)
     return _png(figure)
+
+
+def _short(value: object) -> str:
+    text = output.number(value) if isinstance(value, float) else str(value)
+    return text if len(text) <= 16 else f"{text[:13]}..."
 
 
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
