@@ -16,6 +16,10 @@ def profile_fit(run: FinishedRun) -> dict[str, Any]:
     if selection is None:
         return offload
     workload = run.workload
+    if "unet" not in run.variant.pipeline.components:
+        # The meta-device trace follows a diffusion pipeline's stages (encoders, UNet x steps, decode).
+        reason = "the memory estimate and projection cover UNet pipelines, not a VAE or GAN alone"
+        return {**offload, **EMPTY_FIELDS, "projection": f"not estimated: {reason}"}
     try:
         # The variant's own modules (pruned shapes, cast dtypes) traced with meta weights.
         estimate = estimate_pipeline(
