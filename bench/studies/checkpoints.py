@@ -165,6 +165,11 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.output_dir
     out.mkdir(parents=True, exist_ok=True)
     reference = args.reference
+    if reference is None:
+        from bench.quality.options import MODEL_REFERENCES
+
+        # The suite's own default for most models is `baseline`, which here must mean the base model.
+        reference = MODEL_REFERENCES.get(args.model, BASELINE)
     if reference == BASELINE:
         print(f"[study] sampling the model without checkpoints: {args.fid_samples} images", file=sys.stderr)
         reference = str(write_base_samples(args, out / "base-samples"))
@@ -181,8 +186,7 @@ def run(args: argparse.Namespace) -> int:
         "--fid-dims",
         str(args.fid_dims),
     ]
-    if reference is not None:
-        common += ["--fid-reference", reference]
+    common += ["--fid-reference", reference]
     if args.cache_dir is not None:
         common += ["--cache-dir", str(args.cache_dir)]
     saved: list[Path] = []
@@ -212,8 +216,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--reference",
         default=None,
         help="FID reference: a folder of images, a built-in set (ihc-heldout, ihc-train), or "
-        "'baseline' (the model without checkpoints); default: the model's own "
-        "(ihc-heldout for tiny-ddpm-ihc)",
+        "'baseline' (the model without checkpoints); default: ihc-heldout for tiny-ddpm-ihc, "
+        "else baseline",
     )
     parser.add_argument("--fid-samples", type=int, default=64, help="samples per checkpoint (default 64)")
     parser.add_argument("--fid-dims", type=int, default=64, help="Inception features: 64, 192, 768, 2048")
