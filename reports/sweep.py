@@ -54,13 +54,15 @@ def sweep_table(df: pd.DataFrame) -> pd.DataFrame:
         )
     order = {name: index for index, name in enumerate(frames.order_variants(list(df["variant"].unique())))}
     sort = ["_pixels" if axis == "resolution" else axis for axis in axes]
-    df = df.assign(_order=df["variant"].map(order)).sort_values(["model", "_order", *sort])
+    # The run's own order (the sweep's: first values first) breaks ties between base values.
+    df = df.assign(_order=df["variant"].map(order), _run_order=range(len(df)))
+    df = df.sort_values(["model", "_order", *sort])
     columns = ["model", "variant", *axes, "status", *[name for name, _ in FIGURES if df[name].notna().any()]]
-    return df[[*columns, "_pixels"]].reset_index(drop=True)
+    return df[[*columns, "_pixels", "_run_order"]].reset_index(drop=True)
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    cells = table.drop(columns="_pixels")
+    cells = table.drop(columns=["_pixels", "_run_order"])
     numeric = [name for name, _ in FIGURES if name in cells.columns]
     for name in numeric:
         cells[name] = cells[name].map(output.number)
@@ -75,7 +77,13 @@ def to_markdown(table: pd.DataFrame) -> str:
 def base_values(table: pd.DataFrame, axes: list[str]) -> dict[str, object]:
     """Each axis' most frequent value: the base workload of a one-axis-at-a-time sweep (the
     value every other axis' workloads share), and a fixed slice through a cartesian one."""
-    return {axis: table[axis].value_counts(sort=True).index[0] for axis in axes}
+    base: dict[str, object] = {}
+    for axis in axes:
+        counts = table[axis].value_counts()
+        tied = counts[counts == counts.max()].index
+        first_seen = table[table[axis].isin(tied)].sort_values("_run_order")[axis]
+        base[axis] = first_seen.iloc[0]
+    return base
 
 
 def sweep_plot(table: pd.DataFrame) -> bytes:
