@@ -27,7 +27,7 @@ import pandas as pd
 from reports import frames, output
 from reports.errors import ReportError
 from reports.loader import load
-from reports.plots import _figure, _png
+from reports.plots import new_figure, to_png
 from reports.recommend import measured_on_profile, recommend
 
 PROMPTS = 100
@@ -201,7 +201,7 @@ def plot(long: pd.DataFrame, recipe: str, by: str) -> bytes:
     times = long[long["figure"] == dict(FIGURES)["generation_s"]]
     groups = list(times.groupby(["model", "workload"], sort=False))
     width = max(4.0, 1.3 * times[by].nunique() + 1.5)
-    figure = _figure(2 * width, 3.4 * len(groups))
+    figure = new_figure(2 * width, 3.4 * len(groups))
     panels = figure.subplots(len(groups), 2, squeeze=False)
     for (left, right), ((model, workload), group) in zip(panels, groups, strict=True):
         positions = list(range(len(group)))
@@ -224,7 +224,7 @@ def plot(long: pd.DataFrame, recipe: str, by: str) -> bytes:
         right.set_title("before / after (missing: not measured or projected)", fontsize=9)
         for axis in (left, right):
             axis.set_xticks(positions, labels, fontsize=8)
-    return _png(figure)
+    return to_png(figure)
 
 
 def register(commands: argparse._SubParsersAction, parents: list[argparse.ArgumentParser]) -> None:
@@ -254,11 +254,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output_dir is None:
         output.emit(text, None)
         return 0
-    if not args.output_dir.is_dir():
-        raise ReportError(f"--output-dir {args.output_dir} is not a folder; create it first")
-    output.emit(
-        text + "\n![generation time before and after](beforeafter.png)\n", args.output_dir / "beforeafter.md"
-    )
-    output.write_bytes(plot(long, args.recipe, args.by), args.output_dir / "beforeafter.png")
-    print(f"wrote {args.output_dir / 'beforeafter.md'} and {args.output_dir / 'beforeafter.png'}")
+    folder = output.existing_folder(args.output_dir)
+    text += "\n![generation time before and after](beforeafter.png)\n"
+    output.write_report(folder, "beforeafter", text, lambda: plot(long, args.recipe, args.by))
     return 0

@@ -26,7 +26,7 @@ import pandas as pd
 from reports import frames, output
 from reports.errors import ReportError
 from reports.loader import load
-from reports.plots import _figure, _png
+from reports.plots import new_figure, to_png
 
 TABLE_NAME = "checkpoints.md"
 PLOT_NAME = "checkpoints.png"
@@ -157,7 +157,7 @@ def render_markdown(table: CheckpointTable) -> str:
 def render_plot(table: CheckpointTable) -> bytes:
     """FID (left) and IS or KID (right) against step, the best checkpoint ringed."""
     rows = table.rows
-    figure = _figure(7.5, 4.8)
+    figure = new_figure(7.5, 4.8)
     left = figure.add_subplot()
     right = left.twinx()
     has_is = rows["is"].notna().any()
@@ -190,7 +190,7 @@ def render_plot(table: CheckpointTable) -> bytes:
     left.grid(True, alpha=0.3)
     handles = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     left.legend(handles=handles, fontsize=8, loc="best")
-    return _png(figure)
+    return to_png(figure)
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -215,14 +215,9 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.output_dir.is_dir():
-        raise ReportError(f"--output-dir {args.output_dir}: no such folder")
-    _figure(1, 1)  # fail on a missing matplotlib before reading runs
+    folder = output.existing_folder(args.output_dir)
     table = checkpoint_table(load(args.paths), args.variant)
     text = render_markdown(table)
-    output.write_bytes(text.encode("utf-8"), args.output_dir / TABLE_NAME)
-    output.write_bytes(render_plot(table), args.output_dir / PLOT_NAME)
     print(text, end="")
-    print(f"wrote {args.output_dir / TABLE_NAME}")
-    print(f"wrote {args.output_dir / PLOT_NAME}")
+    output.write_report(folder, Path(TABLE_NAME).stem, text, lambda: render_plot(table))
     return 0

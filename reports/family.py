@@ -14,7 +14,6 @@ oom, error) stays in the table with its reason; only ok rows are drawn.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +122,7 @@ def family_plot(frame: pd.DataFrame) -> bytes:
     families = [f if isinstance(f, str) else "unknown" for f in ok["family"]]
     order = [f for f in FAMILY_ORDER if f in families] + sorted(set(families) - set(FAMILY_ORDER))
     colours = [f"C{order.index(f) % 10}" for f in families]
-    figure = plots._figure(13.0, 1.8 + 0.42 * len(ok))
+    figure = plots.new_figure(13.0, 1.8 + 0.42 * len(ok))
     panels = figure.subplots(1, len(BARS), sharey=True)
     for axes, (column, title) in zip(panels, BARS, strict=True):
         values = ok[column].astype("float64").fillna(0.0)
@@ -143,7 +142,7 @@ def family_plot(frame: pd.DataFrame) -> bytes:
     figure.suptitle("Model families: latency (bar: median, whisker: IQR), peak memory, parameters")
     memory_source = "peak VRAM" if ok["peak_vram_mib"].notna().any() else "peak RAM (process RSS)"
     panels[1].set_title(memory_source, fontsize=9)
-    return plots._png(figure)
+    return plots.to_png(figure)
 
 
 def plots_patch(colour: str, label: str) -> Any:
@@ -170,18 +169,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.output_dir.is_dir():
-        raise ReportError(f"--output-dir {args.output_dir} is not an existing folder")
+    folder = output.existing_folder(args.output_dir)
     frame = family_frame(load(args.paths))
-    table = args.output_dir / "family.md"
-    output.write_bytes(report_markdown(frame).encode("utf-8"), table)
-    print(f"wrote {table}")
-    try:
-        png = family_plot(frame)
-    except ReportError as why:  # no matplotlib, or nothing ran ok: the table still stands
-        print(f"note: family.png not written: {why}", file=sys.stderr)
-        return 0
-    image = args.output_dir / "family.png"
-    output.write_bytes(png, image)
-    print(f"wrote {image}")
+    output.write_report(folder, "family", report_markdown(frame), lambda: family_plot(frame))
     return 0

@@ -6,7 +6,7 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +81,29 @@ def _umask() -> int:
     mask = os.umask(0)  # the only way to read it is to set it; put it straight back
     os.umask(mask)
     return mask
+
+
+def existing_folder(folder: Path, option: str = "--output-dir") -> Path:
+    """`folder`, or the one-line error a report command gives for a folder that isn't there."""
+    if not folder.is_dir():
+        raise ReportError(f"{option} {folder} is not an existing folder; create it first")
+    return folder
+
+
+def write_report(folder: Path, stem: str, markdown: str, plot: Callable[[], bytes]) -> None:
+    """`stem.md` and `stem.png` in `folder`, each written atomically, and say so on stdout.
+
+    The table is written first and stands on its own: a plot that cannot be drawn (matplotlib
+    missing, nothing ran) leaves a note on stderr, not a failed command.
+    """
+    table = folder / f"{stem}.md"
+    write_bytes(markdown.encode("utf-8"), table)
+    print(f"wrote {table}")
+    try:
+        png = plot()
+    except ReportError as why:
+        print(f"note: {stem}.png not written: {why}", file=sys.stderr)
+        return
+    image = folder / f"{stem}.png"
+    write_bytes(png, image)
+    print(f"wrote {image}")

@@ -46,7 +46,7 @@ class Plot:
     png: bytes
 
 
-def _figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -57,7 +57,7 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _png(figure: Any) -> bytes:
+def to_png(figure: Any) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
@@ -104,7 +104,7 @@ def tradeoff_plots(df: pd.DataFrame) -> tuple[list[Plot], list[str]]:
 
 
 def _tradeoff(group: pd.DataFrame, column: str, y_label: str, name: str, profile: str) -> Plot:
-    figure = _figure(7.5, 5.0)
+    figure = new_figure(7.5, 5.0)
     axes = figure.add_subplot()
     series = list(group.groupby(["machine", "model", "workload"], sort=False))
     colours = [f"C{i % 10}" for i in range(len(series))]
@@ -137,7 +137,7 @@ def _tradeoff(group: pd.DataFrame, column: str, y_label: str, name: str, profile
     axes.set_title(f"{profile}: latency vs {y_label.split(' (')[0]} (ringed: Pareto front)")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=8, loc="best")
-    return Plot(_safe(name), axes.get_title(), _png(figure))
+    return Plot(_safe(name), axes.get_title(), to_png(figure))
 
 
 def stage_plot(df: pd.DataFrame) -> tuple[Plot | None, str | None]:
@@ -154,7 +154,7 @@ def stage_plot(df: pd.DataFrame) -> tuple[Plot | None, str | None]:
     stages["other_s"] = (data["latency_median_s"] - stages.sum(axis=1)).clip(lower=0.0)
     several = {column: data[column].nunique() > 1 for column in ("machine", "model", "workload", "profile")}
     labels = [_bar_label(row, several) for _, row in data.iterrows()]
-    figure = _figure(9.0, 1.6 + 0.45 * len(data))
+    figure = new_figure(9.0, 1.6 + 0.45 * len(data))
     axes = figure.add_subplot()
     left = [0.0] * len(data)
     for i, (column, title) in enumerate(STAGES):
@@ -166,7 +166,7 @@ def stage_plot(df: pd.DataFrame) -> tuple[Plot | None, str | None]:
     axes.set_title("Where the time goes, per stage")
     axes.grid(True, axis="x", alpha=0.3)
     figure.legend(fontsize=8, loc="outside lower center", ncols=len(STAGES))
-    return Plot("stages", "Where the time goes, per stage", _png(figure)), None
+    return Plot("stages", "Where the time goes, per stage", to_png(figure)), None
 
 
 def _bar_label(row: pd.Series, several: dict[str, bool]) -> str:
@@ -206,7 +206,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
-    _figure(1, 1)  # fail on a missing matplotlib before reading runs
+    new_figure(1, 1)  # fail on a missing matplotlib before reading runs
     plots, notes = all_plots(load(args.paths))
     for plot in plots:
         path = args.output_dir / f"{plot.name}.png"

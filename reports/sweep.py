@@ -17,7 +17,7 @@ import pandas as pd
 from reports import frames, output
 from reports.errors import ReportError
 from reports.loader import load
-from reports.plots import _figure, _png
+from reports.plots import new_figure, to_png
 
 AXES = ("steps", "guidance", "scheduler", "resolution", "batch", "seed", "prompt")
 FIGURES = (
@@ -94,7 +94,7 @@ def sweep_plot(table: pd.DataFrame) -> bytes:
     if ok.empty:
         raise ReportError("no row of the sweep ran (status ok): nothing to plot")
     base = base_values(ok, axes)
-    figure = _figure(4.2 * len(axes), 3.6)
+    figure = new_figure(4.2 * len(axes), 3.6)
     panels = figure.subplots(1, len(axes), squeeze=False)[0]
     for panel, axis in zip(panels, axes, strict=True):
         others = {other: base[other] for other in axes if other != axis}
@@ -114,7 +114,7 @@ def sweep_plot(table: pd.DataFrame) -> bytes:
         panel.set_title(axis + (f"\n({held_text})" if held_text else ""), fontsize=8)
         panel.grid(alpha=0.3)
     panels[0].legend(fontsize=8)
-    return _png(figure)
+    return to_png(figure)
 
 
 def _short(value: object) -> str:
@@ -141,9 +141,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output_dir is None:
         output.emit(text, None)
         return 0
-    if not args.output_dir.is_dir():
-        raise ReportError(f"--output-dir {args.output_dir} is not a folder; create it first")
-    output.emit(text + "\n![latency per swept axis](sweep.png)\n", args.output_dir / "sweep.md")
-    output.write_bytes(sweep_plot(table), args.output_dir / "sweep.png")
-    print(f"wrote {args.output_dir / 'sweep.md'} and {args.output_dir / 'sweep.png'}")
+    folder = output.existing_folder(args.output_dir)
+    output.write_report(
+        folder, "sweep", text + "\n![latency per swept axis](sweep.png)\n", lambda: sweep_plot(table)
+    )
     return 0

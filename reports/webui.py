@@ -21,7 +21,7 @@ import pandas as pd
 from reports import output
 from reports.errors import ReportError
 from reports.loader import load
-from reports.plots import _figure, _png
+from reports.plots import new_figure, to_png
 
 VARIANT = re.compile(r"webui\(concurrency=(\d+)\)")
 # One line in the plot per run file (its path: two folders may both hold a 0001_webui), model, workload.
@@ -132,7 +132,7 @@ def table(rows: pd.DataFrame) -> str:
 
 def plot(rows: pd.DataFrame) -> bytes:
     """Two panels against concurrency: median latency (Q1 to Q3 as error bars) and throughput."""
-    figure = _figure(10, 4)
+    figure = new_figure(10, 4)
     latency_axes, throughput_axes = figure.subplots(1, 2)
     names = _run_names(rows)
     for (source, model, workload), series in rows.groupby(SERIES, sort=False):
@@ -179,7 +179,7 @@ def plot(rows: pd.DataFrame) -> bytes:
             transform=latency_axes.transAxes,
             color="red",
         )
-    return _png(figure)
+    return to_png(figure)
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -199,12 +199,9 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.output_dir.is_dir():
-        raise ReportError(f"--output-dir {args.output_dir} is not an existing folder")
+    folder = output.existing_folder(args.output_dir)
     rows = webui_rows(load(args.paths))
     text = table(rows)
-    output.emit(text, args.output_dir / "webui.md")
-    output.write_bytes(plot(rows), args.output_dir / "webui.png")
     print(text, end="")
-    print(f"wrote {args.output_dir / 'webui.md'} and {args.output_dir / 'webui.png'}")
+    output.write_report(folder, "webui", text, lambda: plot(rows))
     return 0
