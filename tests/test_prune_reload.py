@@ -42,8 +42,22 @@ def render(cache: str, out: str) -> None:
             "heads": [m.heads for m in pipeline.unet.modules() if type(m).__name__ == "Attention"],
             "config_channels": list(pipeline.unet.config.block_out_channels),
             "dtype": str(next(pipeline.unet.parameters()).dtype),
+            "weights_sha256": _weights_digest(pipeline.unet),
         }
         Path(f"{out}-{index}.json").write_text(json.dumps(facts))
+
+
+def _weights_digest(module) -> str:
+    """sha256 of every tensor's bytes in state-dict order: bit-identical weights, or not."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _results(out: Path) -> list[tuple[np.ndarray, dict]]:
@@ -70,7 +84,11 @@ def test_pruned_variant_reloads_in_a_new_process_with_the_same_image(tmp_path):
         assert built["cache_hit"] is False and loaded["cache_hit"] is True
         assert loaded["shapes"] == built["shapes"] and loaded["heads"] == built["heads"]
         assert loaded["dtype"] == built["dtype"]
-        np.testing.assert_array_equal(loaded_image, built_image)
+        # The weights reload bit for bit. The images agree to float rounding only: the freshly
+        # pruned tensors are strided slices, the reloaded ones contiguous, and oneDNN's AVX-512
+        # kernels sum in another order for each (seen as 1.7e-6 on the 2026-12-01 build VM).
+        assert loaded["weights_sha256"] == built["weights_sha256"]
+        np.testing.assert_allclose(loaded_image, built_image, rtol=0, atol=1e-4)
     # The config is stale (still the unpruned widths); the reloaded shapes are the pruned ones.
     assert loaded["config_channels"] == [32, 64, 64]
     assert loaded["shapes"]["conv_in.weight"][0] < 32

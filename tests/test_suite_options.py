@@ -33,7 +33,10 @@ def test_resolution_forms():
 def test_workload_label_is_canonical():
     workload = make_workload("64", "4", "1", "7.5", "euler", "p", 0)
     assert workload == Workload(prompt="p")
-    assert workload.label == "64x64/4steps/cfg7.5/b1/euler"
+    # A prompt other than the default is named by a short hash, so a prompt sweep's rows differ.
+    assert workload.label == "64x64/4steps/cfg7.5/b1/euler/prompt-516b9783"
+    assert Workload().label == "64x64/4steps/cfg7.5/b1/euler"
+    assert Workload(seed=3).label == "64x64/4steps/cfg7.5/b1/euler/seed3"
 
 
 @pytest.mark.parametrize(
