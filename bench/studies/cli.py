@@ -11,8 +11,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
+from bench.cli_parser import EXIT_BAD_INPUT, OneLineParser
 from bench.studies.runner import StudyError
 
 # One line per study; modules are imported when the parser is built.
@@ -24,20 +24,13 @@ STUDY_MODULES: tuple[str, ...] = (
     "bench.studies.beforeafter",
 )
 
-EXIT_BAD_INPUT = 2
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
-
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="python -m bench.studies",
         description="Ready-made studies: each runs the benchmark suite and writes a table and a plot.",
     )
-    commands = parser.add_subparsers(dest="study", metavar="STUDY", required=True, parser_class=_OneLineParser)
+    commands = parser.add_subparsers(dest="study", metavar="STUDY", required=True, parser_class=OneLineParser)
     for name in STUDY_MODULES:
         importlib.import_module(name).register(commands)
     return parser
