@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.studies.runner import StudyError, run_report, run_suite
+from bench.studies.runner import StudyError, add_suite_passthrough, run_report, run_suite, suite_passthrough
 
 DEFAULT_OUTPUT = Path("beforeafter-study")
 DEFAULT_PROFILES = "cpu,gtx1650,rtx3050,rtx3080"
@@ -39,9 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT, help=f"results folder (default {DEFAULT_OUTPUT})"
     )
-    parser.add_argument(
-        "suite_options", nargs=argparse.REMAINDER, help="after --: more pytest bench/ options"
-    )
+    add_suite_passthrough(parser)
     parser.set_defaults(run=run)
 
 
@@ -65,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
         raise StudyError(f"--profiles {args.profiles!r}: give comma-separated profiles, e.g. cpu,gtx1650")
     if args.output_dir.exists() and not args.output_dir.is_dir():
         raise StudyError(f"--output-dir {args.output_dir} exists and is not a folder")
-    extra = list(args.suite_options)
-    extra = extra[1:] if extra[:1] == ["--"] else extra
+    extra = suite_passthrough(args)
     runs = args.output_dir / "runs"
     for profile in profiles:
         options = ["--model", args.model, "--variants", f"{BASELINE},{recipe}", "--profile", profile]

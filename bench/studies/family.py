@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from bench.studies.runner import StudyError, run_report, run_suite
+from bench.studies.runner import StudyError, add_suite_passthrough, run_report, run_suite, suite_passthrough
 
 DEFAULT_OUTPUT = Path("family-study")
 DEFAULT_MODELS = "tiny-sd,tiny-vae,tiny-dcgan"
@@ -39,9 +39,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT, help=f"results folder (default {DEFAULT_OUTPUT})"
     )
-    parser.add_argument(
-        "suite_options", nargs=argparse.REMAINDER, help="after --: more pytest bench/ options"
-    )
+    add_suite_passthrough(parser)
     parser.set_defaults(run=run)
 
 
@@ -66,10 +64,15 @@ def run_name(model: str) -> str:
 
 
 def suite_options(args: argparse.Namespace, model: str) -> list[str]:
-    extra = list(args.suite_options)
-    if extra[:1] == ["--"]:
-        extra = extra[1:]
-    return ["--model", model, "--variants", args.variants, "--rounds", str(args.rounds), *extra]
+    return [
+        "--model",
+        model,
+        "--variants",
+        args.variants,
+        "--rounds",
+        str(args.rounds),
+        *suite_passthrough(args),
+    ]
 
 
 def run(args: argparse.Namespace) -> int:

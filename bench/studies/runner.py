@@ -7,6 +7,7 @@ which reads saved runs without torch.
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -58,7 +59,9 @@ def run_suite(options: Sequence[str], storage: Path, name: str, *, quiet: bool =
     )
     if result.returncode == 2:
         tail = (result.stdout or "").strip().splitlines()[-1:] if quiet else []
-        raise StudyError(f"the suite refused its options ({' '.join(options)}){': ' + tail[0] if tail else ''}")
+        raise StudyError(
+            f"the suite refused its options ({' '.join(options)}){': ' + tail[0] if tail else ''}"
+        )
     saved = sorted(set(storage.rglob(f"*_{name}.json")) - before)
     if not saved:
         raise StudyError(f"the suite run {name!r} saved no results (pytest exit status {result.returncode})")
@@ -68,3 +71,15 @@ def run_suite(options: Sequence[str], storage: Path, name: str, *, quiet: bool =
 def run_report(arguments: Sequence[str]) -> int:
     """`python -m reports ARGUMENTS`; its one-line errors pass through."""
     return subprocess.run([sys.executable, "-m", "reports", *arguments], cwd=ROOT, check=False).returncode
+
+
+def add_suite_passthrough(parser: argparse.ArgumentParser) -> None:
+    """`STUDY ... -- --device cuda --profile rtx3050`: what follows `--` goes to `pytest bench/`."""
+    parser.add_argument(
+        "suite_options", nargs=argparse.REMAINDER, help="after --: more pytest bench/ options"
+    )
+
+
+def suite_passthrough(args: argparse.Namespace) -> list[str]:
+    extra = list(args.suite_options)
+    return extra[1:] if extra[:1] == ["--"] else extra

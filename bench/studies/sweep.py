@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.studies.runner import StudyError, run_report, run_suite
+from bench.studies.runner import StudyError, add_suite_passthrough, run_report, run_suite, suite_passthrough
 
 DEFAULT_OUTPUT = Path("sweep-study")
 
@@ -46,9 +46,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT, help=f"results folder (default {DEFAULT_OUTPUT})"
     )
-    parser.add_argument(
-        "suite_options", nargs=argparse.REMAINDER, help="after --: more pytest bench/ options"
-    )
+    add_suite_passthrough(parser)
     parser.set_defaults(run=run)
 
 
@@ -61,10 +59,7 @@ def suite_options(args: argparse.Namespace) -> list[str]:
         options += ["--prompts-file", args.prompts_file]
     if args.seeds:
         options += ["--seeds", args.seeds]
-    extra = list(args.suite_options)
-    if extra[:1] == ["--"]:
-        extra = extra[1:]
-    return options + extra
+    return options + suite_passthrough(args)
 
 
 def run(args: argparse.Namespace) -> int:
