@@ -317,3 +317,28 @@ def test_suite_gives_ok_rows_with_the_provider_and_an_unsupported_trt_row(tmp_pa
     failed = {r["extra_info"]["variant"]: r["extra_info"] for r in run["diffbench"]["rows"]}
     assert failed["trt"]["status"] == "unsupported"
     assert "tensorrt" in failed["trt"]["reason"].lower()
+
+
+def test_interleaved_step_latency_times_onnx_runtime_unets_beside_torch(tmp_path, module_cache, onnx_variant):
+    from bench.step_latency import main as step_main
+
+    output = tmp_path / "steps.json"
+    arguments = ["--model", "tiny-sd", "--resolution", "64", "--rounds", "2", "--variants", "fp32,onnx"]
+    assert step_main([*arguments, "--cache-dir", str(module_cache.root), "--output", str(output)]) == 0
+    variants = json.loads(output.read_text())["variants"]
+    assert variants["fp32"]["speedup_vs_first"] == 1.0 and variants["fp32"]["provider"] == "torch"
+    assert variants["onnx"]["provider"] == "CPUExecutionProvider" and variants["onnx"]["cache_hit"]
+    # The session's weights are graph initialisers: not counted rather than counted as 0.
+    assert variants["onnx"]["unet_params"] is None and variants["onnx"]["unet_macs_g"] is None
+    assert variants["fp32"]["unet_params"] > 0 and variants["fp32"]["unet_macs_g"] > 0
+    assert all(len(item["samples_ms"]) == 2 and item["step_median_ms"] > 0 for item in variants.values())
+
+
+def test_interleaved_step_latency_refuses_a_bad_recipe_in_one_line(tmp_path, capsys):
+    from bench.step_latency import main as step_main
+
+    output = tmp_path / "steps.json"
+    arguments = ["--model", "tiny-sd", "--variants", "fp32,ort(opt=fastest)", "--output", str(output)]
+    assert step_main(arguments) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "fastest" in error and not output.exists()
