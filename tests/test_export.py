@@ -342,3 +342,14 @@ def test_interleaved_step_latency_refuses_a_bad_recipe_in_one_line(tmp_path, cap
     assert step_main(arguments) == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and "fastest" in error and not output.exists()
+
+
+@pytest.mark.parametrize("recipe", ["ort-int8", "ort-int8(mode=static)"])
+def test_int8_on_a_pipeline_without_text_encoder_and_vae_is_unsupported_before_any_work(recipe, tmp_path):
+    from models import load_model
+    from optimize import VariantCache
+
+    ddpm = load_model("tiny-ddpm-ihc")
+    # Static mode records calibration inputs first: that must not fail with an AttributeError.
+    with pytest.raises(PassUnsupported, match="DDPMPipeline has no torch text_encoder, vae to export"):
+        build_variant(ddpm, parse_recipe(recipe), CPU, VariantCache(tmp_path))

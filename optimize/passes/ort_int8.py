@@ -13,6 +13,7 @@ from optimize.export.build import (
     SessionSettings,
     ensure_exported,
     record_providers,
+    refuse_unexportable,
     replace_graph,
 )
 from optimize.export.modules import exported_components
@@ -53,6 +54,8 @@ class OrtInt8(RuntimePass):
         calibration = None
         recording = None
         if mode == "static":
+            if not exported_components(pipeline):
+                refuse_unexportable(pipeline)  # before recording: it needs the SD components too
             # Hooks on the UNet the pipeline has now: the torch one when ort-int8 stands alone, else
             # the float32 ONNX one (equal to torch within the export's parity check).
             plan = RecordingPlan(
