@@ -353,3 +353,21 @@ def test_int8_on_a_pipeline_without_text_encoder_and_vae_is_unsupported_before_a
     # Static mode records calibration inputs first: that must not fail with an AttributeError.
     with pytest.raises(PassUnsupported, match="DDPMPipeline has no torch text_encoder, vae to export"):
         build_variant(ddpm, parse_recipe(recipe), CPU, VariantCache(tmp_path))
+
+
+def test_compile_over_bf16_keeps_bf16_records_its_warm_up_and_reloads_compiled(tiny_model, module_cache):
+    # The recipe that met issue 5's sd15 speed target on the AVX-512/AMX build VM.
+    recipe = parse_recipe("bf16+compile")
+    built = build_variant(tiny_model, recipe, CPU, module_cache)
+    assert type(built.pipeline.unet).__name__ == "OptimizedModule"  # torch.compile's wrapper
+    assert built.pipeline.unet.dtype == torch.bfloat16
+    assert built.manifest["checks"]["compile"]["warmup_s"] > 0  # the compile happened in the build
+    eager = build_variant(tiny_model, parse_recipe("bf16"), CPU, module_cache)
+    for variant in (built, eager):
+        variant.pipeline.set_progress_bar_config(disable=True)
+    compiled_image = generate(built.pipeline, WORKLOAD, CPU)
+    eager_image = generate(eager.pipeline, WORKLOAD, CPU)
+    assert psnr(eager_image, compiled_image) > 30  # same bf16 model; inductor may fuse and round differently
+    again = build_variant(tiny_model, recipe, CPU, module_cache)
+    assert again.cache_hit and type(again.pipeline.unet).__name__ == "OptimizedModule"
+    assert psnr(compiled_image, generate(again.pipeline, WORKLOAD, CPU)) > 60
