@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 from importlib import metadata
@@ -32,6 +33,32 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+# The CPU features that decide which recipe is fastest on a CPU: bf16 beats fp32 3x with AMX and
+# loses 10x on an AVX2-only CPU (docs/results/2026-11-21 vs 2026-12-01 pages, two different VMs).
+_CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
+    """Which of the flags above the CPU has (empty where /proc/cpuinfo can't be read)."""
+    try:
+        with open(cpuinfo) as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    return [flag for flag in _CPU_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
+def cpu_capability() -> str | None:
+    """torch's CPU kernel level (`AVX2`, `AVX512`, ...)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        return None
+
+
 def gpu_driver() -> str | None:
     try:
         import pynvml
@@ -52,6 +79,11 @@ def machine_info() -> dict[str, Any]:
         "hostname": hostname,
         "cpu": cpu_name(),
         "cpu_cores": psutil.cpu_count(logical=True),
+        "cpu_flags": cpu_flags(),
+        "cpu_capability": cpu_capability(),
+        # Two threads on a loaded 2-core machine made small models tens of times slower.
+        "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "ram_gib": round(psutil.virtual_memory().total / (1 << 30), 1),
         "gpu": gpu,
         "gpu_driver": gpu_driver() if gpu else None,
