@@ -146,6 +146,13 @@ COLUMN_SPECS: tuple[Column, ...] = (
     _fits("rtx3080"),
     _fits("rtx3080-12"),
     Column("gpu", "str", ((*_DIFFBENCH_MACHINE, "gpu"),), "GPU name; NaN on a machine without one"),
+    Column(
+        "cpu_capability",
+        "str",
+        ((*_DIFFBENCH_MACHINE, "cpu_capability"),),
+        "torch's CPU kernel level (AVX2, AVX512): it decides whether bf16 beats fp32 on a CPU",
+    ),
+    Column("torch_threads", "int", ((*_DIFFBENCH_MACHINE, "torch_threads"),), "torch's intra-op threads"),
     Column("datetime", "datetime", (("run", "datetime"),), "when the run was saved (UTC)"),
     Column("source", "str", (("file", "source"),), "path of the run file"),
     Column("name", "str", (("benchmark", "name"),), "pytest-benchmark's benchmark name"),
