@@ -10,7 +10,11 @@ variant in turn, in a rotating order, so that slow periods are shared. Variants 
 variant cache (built there, or by the suite, under the same key), so what is timed is what
 the suite runs: torch modules, compiled ones, ONNX Runtime sessions (through the same wrapper
 the pipeline calls) alike. Text encoder and VAE are dropped: they are not part of a step.
-The first variant is the baseline of `speedup_vs_first`. `python -m bench.prune_step_latency`
+The first variant is the baseline of `speedup_vs_first`. The price of interleaving: a step
+that follows another model's step runs slower, and fast variants lose the most (sd15 bf16
+took 24% longer beside fp32, 41% longer beside three other UNets; docs/results/2026-12-02-*),
+so against the baseline these ratios are a lower bound; time one variant per process
+(`--variants bf16`) for its undisturbed figure. `python -m bench.prune_step_latency`
 is the same command under its first name.
 """
 
