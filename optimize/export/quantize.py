@@ -1,7 +1,13 @@
 """ONNX Runtime int8: dynamic quantisation, or static QDQ calibrated on recorded UNet inputs.
 
-Facts behind the defaults (measured on the build machine): quantising Conv makes the SD UNet
-slower on CPU, so only MatMul/Gemm with constant weights are quantised unless ops=all;
+Facts behind the defaults (measured on the build machine): quantising Conv dynamically makes
+the SD UNet slower on CPU, so only MatMul/Gemm with constant weights are quantised unless
+ops=all or ops=normed. Static (QDQ) Conv is fast, but one activation range per tensor has to
+cover every denoising step, and the inputs of conv_in, the skip-connection shortcuts and the
+down/upsamplers (the raw latent and residual stream) grow several-fold from the first step
+to the last: quantising them costs up to 21% output error each (tiny-sd, random weights).
+ops=normed quantises only the ResNet convolutions that follow a GroupNorm (conv1, conv2),
+whose inputs are normalised and keep their range across steps;
 `quant_pre_process` needs `skip_symbolic_shape=True` on these graphs; the dynamo exporter
 leaves `graph.value_info` entries that break the quantiser, so they are cleared first.
 """
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -19,7 +26,13 @@ from optimize.export.ort_runtime import onnxruntime
 from optimize.export.recording import Inputs
 from optimize.export.scratch import scratch_directory, unlinked
 
-OP_SETS = {"matmul": ("MatMul", "Gemm"), "all": ("MatMul", "Gemm", "Conv")}
+OP_SETS = {
+    "matmul": ("MatMul", "Gemm"),
+    "all": ("MatMul", "Gemm", "Conv"),
+    "normed": ("MatMul", "Gemm", "Conv"),  # Conv only where NORMED_CONV matches; see the docstring
+}
+# The legacy exporter names nodes after module paths: /unet/down_blocks.0/resnets.1/conv1/Conv.
+NORMED_CONV = re.compile(r"/resnets\.\d+/conv[12]/")
 
 
 def _save(model: Any, path: Path) -> None:
@@ -58,6 +71,22 @@ def prepare(source: Path, folder: Path) -> Path:
     return prepared
 
 
+def convs_outside_normed(prepared: Path) -> list[str]:
+    """The Conv nodes ops=normed leaves in float; PassError if no ResNet conv is recognised."""
+    import onnx
+
+    from optimize.errors import PassError
+
+    model = onnx.load(str(prepared), load_external_data=False)
+    convs = [node.name for node in model.graph.node if node.op_type == "Conv"]
+    if convs and not any(NORMED_CONV.search(name) for name in convs):
+        raise PassError(
+            f"ort-int8(ops=normed): none of the UNet's {len(convs)} Conv node names look like "
+            f"ResNet conv1/conv2 (e.g. {convs[0]!r}); export with onnx(exporter=legacy) or use ops=all"
+        )
+    return [name for name in convs if not NORMED_CONV.search(name)]
+
+
 def calibration_reader(samples: list[Inputs]) -> Any:
     """onnxruntime's CalibrationDataReader over inputs recorded from real denoising runs."""
     from onnxruntime.quantization import CalibrationDataReader
@@ -91,6 +120,7 @@ def quantize(
     target = folder / MODEL_FILE
     folder.mkdir(parents=True, exist_ok=True)
     op_types = list(OP_SETS[ops])
+    excluded = convs_outside_normed(prepared) if ops == "normed" else []
     with contextlib.redirect_stdout(io.StringIO()), scratch_directory():
         if mode == "dynamic":
             quantize_dynamic(
@@ -99,6 +129,7 @@ def quantize(
                 op_types_to_quantize=op_types,
                 weight_type=QuantType.QInt8,
                 use_external_data_format=True,
+                nodes_to_exclude=excluded,
                 extra_options={"MatMulConstBOnly": True},
             )
         else:
@@ -114,6 +145,7 @@ def quantize(
                 weight_type=QuantType.QInt8,
                 per_channel=True,
                 use_external_data_format=True,
+                nodes_to_exclude=excluded,
                 # No CalibMaxIntermediateOutputs: ORT 1.31 discards (not reduces) the data at that limit.
                 extra_options={"MatMulConstBOnly": True},
             )
