@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from optimize.errors import PassError
 from optimize.export.onnx_export import DATA_FILE, MODEL_FILE
 from optimize.export.ort_runtime import onnxruntime
 from optimize.export.recording import Inputs
@@ -74,8 +75,6 @@ def prepare(source: Path, folder: Path) -> Path:
 def convs_outside_normed(prepared: Path) -> list[str]:
     """The Conv nodes ops=normed leaves in float; PassError if no ResNet conv is recognised."""
     import onnx
-
-    from optimize.errors import PassError
 
     model = onnx.load(str(prepared), load_external_data=False)
     convs = [node.name for node in model.graph.node if node.op_type == "Conv"]
