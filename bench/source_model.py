@@ -1,0 +1,50 @@
+"""The source model of a session: loaded on demand, and parked while a variant is measured.
+
+Every variant is built from the source model (a copy of it, cast, pruned, exported, ...). If
+the source stayed resident while a variant was timed, the variant's peak RAM would count the
+source's weights too: sd15's bf16 variant would read fp32 weights plus bf16 ones. So the suite
+parks (drops) the source before measuring and loads it again when the next build needs it.
+Loading is deterministic (random weights come from a fixed seed; local weights from the same
+files), and the fingerprint of each load is checked against the first one.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+
+from bench.errors import BenchError
+from models import LoadedModel
+
+
+class SourceModel:
+    def __init__(self, load: Callable[[], LoadedModel]) -> None:
+        self._load = load
+        self._model: LoadedModel | None = None
+        self._fingerprint: str | None = None
+        self.loads = 0
+
+    def get(self) -> LoadedModel:
+        if self._model is None:
+            model = self._load()
+            self.loads += 1
+            if self._fingerprint is None:
+                self._fingerprint = model.fingerprint
+            elif model.fingerprint != self._fingerprint:
+                # Files changed under a running session: the variants would no longer be comparable.
+                raise BenchError(
+                    f"model {model.name!r} changed while the suite ran (fingerprint {model.fingerprint[:12]} "
+                    f"!= {self._fingerprint[:12]}): rerun on files that stay put"
+                )
+            self._model = model
+        return self._model
+
+    def park(self) -> None:
+        """Drop the source's weights from memory; the next `get` loads them again."""
+        if self._model is not None:
+            self._model = None
+            gc.collect()
+
+    @property
+    def resident(self) -> bool:
+        return self._model is not None
