@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import platform
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline
@@ -60,8 +58,6 @@ class Variant:
     build_s: float
     cache_hit: bool
     size_bytes: int
-    # Peak RSS of the process while this build (or cache load) ran, when a meter was given.
-    peak_ram_mib: float | None = None
 
     @property
     def name(self) -> str:
@@ -94,26 +90,20 @@ def build_variant(
     cache: VariantCache,
     seed: int = 0,
     place_on_device: bool = True,
-    peak_meter: Callable[[], PeakMeter] | None = None,
-    warmups: Mapping[str, Callable[[DiffusionPipeline], object]] | None = None,
 ) -> Variant:
     """Raises PassUnsupported (with the reason) before doing any work if the recipe can't run here.
 
-    `place_on_device=False` leaves the pipeline on the CPU (for CPU offload to move it in parts).
-    `peak_meter` (bench's RSS instrument) measures the build's peak RAM, recorded in the manifest
-    (`build_peak_ram_mib`) and on the variant; it is passed in because optimize has no instruments.
-    `warmups` are the run's generations by workload label (see BuildContext.warmups)."""
+    `place_on_device=False` leaves the pipeline on the CPU (for CPU offload to move it in parts)."""
     recipe.require_supported(device)
     key = variant_key(model, recipe, device)
     started = time.perf_counter()
     variant_format = get_format(recipe.format)
-    meter = peak_meter() if peak_meter is not None else contextlib.nullcontext()
-    with cache.lock(key), meter:
+    with cache.lock(key):
         entry = cache.load(key)
         cache_hit = entry is not None
-        context = BuildContext(device=device, seed=seed, base=model.pipeline, warmups=warmups or {})
         if entry is None:
             pipeline = copy.deepcopy(model.pipeline)
+            context = BuildContext(device=device, seed=seed, base=model.pipeline)
             for step in recipe.passes:
                 pipeline = step.apply(pipeline, context)
             built = pipeline
@@ -133,13 +123,10 @@ def build_variant(
 
             def write(folder: Path) -> None:
                 manifest.update(variant_format.save(built, folder, recipe))
-                manifest["build_peak_ram_mib"] = _current_peak(meter)
 
             entry = cache.store(key, manifest, write)
         else:
-            pipeline = variant_format.restore_in(
-                model.pipeline, entry.folder, entry.manifest, recipe, context
-            )
+            pipeline = variant_format.restore(model.pipeline, entry.folder, entry.manifest, recipe)
     if place_on_device:
         to_device(pipeline, device)
     return Variant(
@@ -149,22 +136,4 @@ def build_variant(
         build_s=time.perf_counter() - started,
         cache_hit=cache_hit,
         size_bytes=entry.size_bytes,
-        peak_ram_mib=_current_peak(meter) if peak_meter is not None else None,
     )
-
-
-class PeakMeter(Protocol):
-    """A context manager whose `peak_mib` is the peak RSS since it was entered."""
-
-    def __enter__(self) -> Any: ...
-    def __exit__(self, *exc: object) -> Any: ...
-    @property
-    def peak_mib(self) -> float: ...
-
-
-def _current_peak(meter: Any) -> float | None:
-    """The meter's peak so far: inside the block, by a reading of its own; after, its final figure."""
-    if not hasattr(meter, "peak_mib"):
-        return None
-    current = getattr(meter, "current_peak_mib", None)
-    return current() if callable(current) else meter.peak_mib
