@@ -152,7 +152,29 @@ COLUMN_SPECS: tuple[Column, ...] = (
         ((*_DIFFBENCH_MACHINE, "cpu_capability"),),
         "torch's CPU kernel level (AVX2, AVX512): it decides whether bf16 beats fp32 on a CPU",
     ),
-    Column("torch_threads", "int", ((*_DIFFBENCH_MACHINE, "torch_threads"),), "torch's intra-op threads"),
+    # The row's own count first (what its timed rounds ran with), else the machine block's.
+    Column(
+        "torch_threads",
+        "int",
+        (("extra_info", "torch_threads"), (*_DIFFBENCH_MACHINE, "torch_threads")),
+        "torch's intra-op threads",
+    ),
+    # Contention during the row's timed rounds (issue 15 item 14); blank for runs saved before.
+    _extra(
+        "contended",
+        "bool",
+        "other processes took more than the suite's stated share of the CPU during the timed rounds",
+    ),
+    # bench writes the 1-minute figure as load_avg_1m; either name reads.
+    Column(
+        "load_avg",
+        "float",
+        (("extra_info", "load_avg"), ("extra_info", "load_avg_1m")),
+        "1-minute load average at the end of the timed rounds",
+    ),
+    _extra(
+        "other_cpu_pct", "float", "CPU time other processes took during the timed rounds, % of the machine"
+    ),
     Column("datetime", "datetime", (("run", "datetime"),), "when the run was saved (UTC)"),
     Column("source", "str", (("file", "source"),), "path of the run file"),
     Column("name", "str", (("benchmark", "name"),), "pytest-benchmark's benchmark name"),

@@ -16,17 +16,22 @@ Rows are matched on model, variant, workload and profile. A matched row regresse
   3. the candidate's fastest round is slower than the baseline's by more than the threshold
      too: slower code slows every round, while other processes on the machine slow some
      rounds and leave the quiet ones (why timeit trusts the minimum);
-  4. when earlier runs of the same rows on the same machine are in the history (by default the
-     ``--storage`` folders, at least 3 runs), the change is also beyond the machine's
-     between-run noise: ``log(c_med / b_med) > z * sqrt(2) * sigma`` (z = 4, ``--noise-sigmas``),
-     sigma the pooled run-to-run spread of log medians (reports/history.py). A whole run can be a few percent
-     to 25% slower on a small VM with nothing else running; only history shows that;
+  4. when earlier runs of the baseline's line (the runs saved under the baseline's name, or
+     ``--history-runs GLOB``) hold the same rows on the same machine, at least 4 runs each, the
+     change is also beyond the machine's between-run noise:
+     ``log(c_med / b_med) > z * sqrt(2) * sigma`` (z = 4, ``--noise-sigmas``), sigma a robust
+     estimate from consecutive runs' log medians (reports/history.py), so a step change already
+     merged does not count as noise. A whole run can be a few percent to 25% slower on a small VM
+     with nothing else running; only history shows that;
 - **VRAM** / **RAM**: the peak grows by more than its threshold (default 5% / 10%); these are
   single figures per run, with no spread to test against;
 - **FID**: it grows by more than the threshold, in FID points (default 1.0).
 
-Rows present on one side only are listed and do not fail the gate. docs/ci.md has the rule
-and how to use it next to ``pytest --benchmark-compare-fail``.
+Rows present on one side only are listed and do not fail the gate. A latency or status
+regression of a row timed while other processes took a share of the CPU (its ``contended``
+flag, in either run) is still a regression; the table says which side was contended and a
+note says what that means. docs/ci.md
+has the rule and how to use it next to ``pytest --benchmark-compare-fail``.
 """
 
 from __future__ import annotations
@@ -34,14 +39,14 @@ from __future__ import annotations
 import argparse
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from reports import frames, output, runs, thresholds
 from reports.errors import ReportError, ReportWarning
-from reports.history import BetweenRunNoise, between_run_noise
+from reports.history import MIN_RUNS, BetweenRunNoise, between_run_noise, line_of, run_name
 from reports.loader import DEFAULT_PATH, RunFile, find_run_files, load
 
 EXIT_REGRESSED = 1
@@ -63,7 +68,13 @@ KEEP = [
     "fid",
     "cache_hit",
     "machine",
+    "contended",
 ]
+# Read when the runs have them, blank (NA) for runs saved before they existed.
+OPTIONAL = ("contended",)
+# The checks a busy machine can fail by itself (a slower median, a timeout), so the ones the
+# contended flag is shown on; memory peaks and FID do not depend on other processes.
+TIMED = ("latency_median_s", "status")
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,7 @@ class Check:
     limit: str
     regressed: bool
     note: str = ""
+    contended: str = ""  # "", "baseline", "candidate" or "both": whose timing was contended
 
 
 def noise_margin(b_iqr: float, b_rounds: float, c_iqr: float, c_rounds: float) -> float:
@@ -173,8 +185,10 @@ def gate(
     limits: Thresholds,
     history: pd.DataFrame | None = None,
     noise_sigmas: float = HISTORY_Z,
+    line: str = "",
 ) -> GateResult:
-    """`history`: earlier runs (any number, the candidate's excluded) for the between-run noise term."""
+    """`history`: earlier runs of the baseline's line (the candidate excluded) for the between-run
+    noise term; `line`, the name or glob that selected them (for the report)."""
     b = _keyed(baseline, "baseline")
     c = _keyed(candidate, "candidate")
     shared = [key for key in b.index if key in c.index]
@@ -183,17 +197,30 @@ def gate(
             f"the two runs share no rows (matched on {', '.join(MATCH)}): "
             f"baseline has {_keys_text(list(b.index))}; candidate has {_keys_text(list(c.index))}"
         )
-    noise = _noise(history, shared, b.loc[shared], noise_sigmas)
+    noise = _noise(history, shared, b.loc[shared], noise_sigmas, line)
     checks: list[Check] = []
     for key in shared:
-        checks.extend(_compare(key, b.loc[key], c.loc[key], limits, noise))
+        side = _contended(b.loc[key], c.loc[key])
+        checks.extend(
+            replace(check, contended=side) if check.figure in TIMED else check
+            for check in _compare(key, b.loc[key], c.loc[key], limits, noise)
+        )
     notes = _notes(b.loc[shared], c.loc[shared])
     if history is not None:
+        named = f" named {line!r}" if line else ""
         notes.append(
             noise.describe()
             if noise is not None
-            else "no between-run noise term: the history has fewer than 3 runs of these rows on this "
-            "machine (keep earlier runs in --storage or pass --history DIR)"
+            else f"no between-run noise term: the history has fewer than {MIN_RUNS} runs{named} of these "
+            "rows on this machine (keep the line's earlier runs in --storage, or select a line with "
+            "--history-runs GLOB)"
+        )
+    contended = {check.key for check in checks if check.regressed and check.contended}
+    if contended:
+        notes.append(
+            f"contended: {len(contended)} regressed row{'s were' if len(contended) > 1 else ' was'} timed "
+            "while other processes took more than their share of the CPU (the contended column says in "
+            "which run): the slowdown may be the machine's, not the code's; rerun on a quiet machine"
         )
     return GateResult(
         len(shared),
@@ -205,16 +232,28 @@ def gate(
 
 
 def _noise(
-    history: pd.DataFrame | None, keys: list[tuple[str, ...]], baseline: pd.DataFrame, z: float
+    history: pd.DataFrame | None, keys: list[tuple[str, ...]], baseline: pd.DataFrame, z: float, line: str
 ) -> BetweenRunNoise | None:
     if history is None or history.empty:
         return None
     machines = [m for m in baseline["machine"].dropna().unique() if m]
-    return between_run_noise(frames.normalised(history), keys, machines[0] if len(machines) == 1 else "", z)
+    machine = machines[0] if len(machines) == 1 else ""
+    return between_run_noise(frames.normalised(history), keys, machine, z, line)
+
+
+def _contended(b: pd.Series, c: pd.Series) -> str:
+    """Which run timed this row while contended: "", "baseline", "candidate" or "both"."""
+    flags = (("baseline", b["contended"]), ("candidate", c["contended"]))
+    sides = [side for side, flag in flags if pd.notna(flag) and bool(flag)]  # NA: an older run, unknown
+    return "both" if len(sides) == 2 else "".join(sides)
 
 
 def _keyed(df: pd.DataFrame, side: str) -> pd.DataFrame:
-    df = frames.normalised(df)[KEEP]
+    df = frames.normalised(df)
+    for column in OPTIONAL:
+        if column not in df.columns:
+            df[column] = pd.NA
+    df = df[KEEP]
     keys = df.set_index(MATCH).index
     twice = keys[keys.duplicated()]
     if len(twice):
@@ -348,10 +387,13 @@ def _table(checks: list[Check]) -> str:
                 "change": check.change,
                 "limit": check.limit,
                 "note": check.note,
+                "contended": check.contended,
             }
             for check in checks
         ]
     )
+    if not frame["contended"].any():
+        frame = frame.drop(columns="contended")  # runs without contention (or too old to say): no column
     return output.markdown(frame, right=["baseline", "candidate", "change", "limit"])
 
 
@@ -384,7 +426,13 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
         "--history",
         action="append",
         metavar="DIR",
-        help="earlier runs for the between-run noise term; repeatable (default: the --storage folders)",
+        help="folders of earlier runs for the between-run noise term; repeatable (default: --storage)",
+    )
+    parser.add_argument(
+        "--history-runs",
+        metavar="GLOB",
+        help="which of those runs form the history, by the name they were saved under "
+        "(main, 'nightly-*'); default: the baseline's name. Never the candidate",
     )
     parser.add_argument(
         "--no-history", action="store_true", help="judge on the two runs alone (no between-run noise term)"
@@ -407,14 +455,16 @@ def run(args: argparse.Namespace) -> int:
         fid=thresholds.absolute(args.fid, "--fid", "FID points"),
     )
     sigmas = thresholds.absolute(args.noise_sigmas, "--noise-sigmas", "sigmas")
+    pattern = thresholds.glob(args.history_runs, "--history-runs") if args.history_runs is not None else None
     storages = args.storage or [str(DEFAULT_PATH)]
     baseline_file = runs.resolve(args.baseline, storages)
     candidate_file = runs.resolve(args.candidate, storages)
     baseline = load([str(baseline_file)], strict=True)
     candidate = load([str(candidate_file)], strict=True)
     use_history = not args.no_history and sigmas is not None
-    history = _history(args.history or storages, candidate_file) if use_history else None
-    result = gate(baseline, candidate, limits, history, sigmas or HISTORY_Z)
+    line = pattern or run_name(baseline_file)
+    history = _history(args.history or storages, candidate_file, line) if use_history else None
+    result = gate(baseline, candidate, limits, history, sigmas or HISTORY_Z, line)
     text = to_markdown(result, str(baseline_file), str(candidate_file), limits)
     output.emit(text, None)
     if args.output is not None:
@@ -422,13 +472,21 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_REGRESSED if result.regressions else 0
 
 
-def _history(roots: list[str], candidate: RunFile) -> pd.DataFrame:
-    """Every readable run under `roots` but the candidate's; empty when there are none."""
+def _history(roots: list[str], candidate: RunFile, line: str) -> pd.DataFrame:
+    """The readable runs of `line` under `roots` but the candidate; empty when there are none.
+
+    Only the baseline's line: in a storage that CI shares between main and pull requests, a
+    regressed PR's earlier push must not count as the machine's noise.
+    """
     try:
         files = find_run_files([root if "://" in root else Path(root) for root in roots])
     except ReportError:
         return pd.DataFrame()  # no history folder: the gate judges on the two runs alone
-    files = [file for file in files if str(file) != str(candidate) and not _same_file(file, candidate)]
+    files = [
+        file
+        for file in line_of(files, line)
+        if str(file) != str(candidate) and not _same_file(file, candidate)
+    ]
     if not files:
         return pd.DataFrame()
     with warnings.catch_warnings():

@@ -1,4 +1,5 @@
-"""Gate thresholds as users type them: ``10%`` (relative), ``1.0`` (absolute), ``off``.
+"""Gate options as users type them: thresholds ``10%`` (relative), ``1.0`` (absolute), ``off``;
+run-name globs (``main``, ``nightly-*``).
 
 A relative threshold must carry its ``%``: a bare ``0.1`` could mean 10% or 0.1% and a gate
 must not guess. An absolute one (FID points) must not carry it.
@@ -44,3 +45,14 @@ def _number(value: str, text: str, option: str, accepted: str) -> float:
     if not math.isfinite(number) or number < 0:
         raise ReportError(f"{option} {text!r} must be a finite number >= 0; give one {accepted}")
     return number
+
+
+def glob(text: str, option: str) -> str:
+    """A run-name glob: ``main``, ``nightly-*``. Empty (or blank) would select nothing, so it is refused."""
+    value = text.strip()
+    if not value or "/" in value:
+        raise ReportError(
+            f"{option} {text!r} is not a run-name glob; give a name runs were saved under, "
+            "like main or 'nightly-*'"
+        )
+    return value

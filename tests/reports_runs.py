@@ -137,3 +137,46 @@ def call(*args: str | Path) -> subprocess.CompletedProcess[str]:
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
     return subprocess.CompletedProcess(["reports", *map(str, args)], code, out.getvalue(), err.getvalue())
+
+
+# --- a CI storage over time: the gate scenario of issue 15 (docs/results/2026-12-04-gate-second-push.md)
+
+CI_MACHINE_DIR = "Linux-CPython-3.11-64bit"
+# Two rows whose medians drift by about 1% from run to run, independently: the quiet main line.
+MAIN_DRIFT = {
+    "fp32": (1.000, 1.012, 0.991, 1.006, 0.988, 1.010, 0.995, 1.003),
+    "bf16": (1.004, 0.993, 1.009, 0.997, 1.011, 0.990, 1.002, 0.996),
+}
+BASE_MEDIAN = {"fp32": 1.0, "bf16": 0.6}
+
+
+def ci_run(storage: Path, number: int, name: str, factors: dict[str, float], **extra: Any) -> Path:
+    """Run ``NNNN_<name>`` of the CI storage: each row's median is its base median x its factor.
+
+    Each run is tight within itself (IQR 0.5% of its median), as on a dedicated runner, and is
+    dated ``number`` hours after the first, so run order and time order agree.
+    """
+    rows = [
+        row(variant, BASE_MEDIAN[variant] * factor, iqr=0.005 * BASE_MEDIAN[variant] * factor, **extra)
+        for variant, factor in factors.items()
+    ]
+    when = f"2026-11-{1 + number // 24:02d}T{number % 24:02d}:00:00+00:00"
+    return write_run(storage / CI_MACHINE_DIR / f"{number:04d}_{name}.json", rows, when=when)
+
+
+def ci_main_line(storage: Path, levels: tuple[float, ...] | None = None) -> int:
+    """Eight main runs with ~1% drift (times ``levels[i]`` for run i, a step change); the last number."""
+    levels = levels or (1.0,) * len(MAIN_DRIFT["fp32"])
+    for i, level in enumerate(levels):
+        ci_run(storage, i + 1, "main", {v: drift[i] * level for v, drift in MAIN_DRIFT.items()})
+    return len(levels)
+
+
+def ci_newest_main(storage: Path) -> dict[str, float]:
+    """The newest main run's factor per row (what a pull request is measured against)."""
+    newest = max((storage / CI_MACHINE_DIR).glob("*_main.json"))
+    doc = json.loads(newest.read_text())
+    return {
+        b["extra_info"]["variant"]: b["stats"]["median"] / BASE_MEDIAN[b["extra_info"]["variant"]]
+        for b in doc["benchmarks"]
+    }

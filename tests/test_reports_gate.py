@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from reports_runs import call, one_error_line, row, run_cli, write_run
+from reports_runs import call, ci_main_line, ci_newest_main, ci_run, one_error_line, row, run_cli, write_run
 
 import reports
 from reports import gate, thresholds
@@ -292,11 +293,10 @@ def history_storage(root: Path, medians: list[float]) -> Path:
     return root
 
 
-def test_pooled_between_run_noise_is_the_spread_of_log_medians() -> None:
-    from reports.history import between_run_noise
-
-    medians = [1.0, 1.1, 0.9, 1.05]
-    frame = pd.DataFrame(
+def noise_frame(medians: list[float], hours: list[int] | None = None) -> pd.DataFrame:
+    """One row's runs on machine m, run i saved at hour hours[i] (default: in list order)."""
+    hours = hours or list(range(len(medians)))
+    return pd.DataFrame(
         {
             "model": "tiny-sd",
             "variant": "fp32",
@@ -304,17 +304,47 @@ def test_pooled_between_run_noise_is_the_spread_of_log_medians() -> None:
             "profile": "cpu",
             "status": "ok",
             "machine": "m",
-            "run": [f"r{i}" for i in range(4)],
+            "run": [f"{i + 1:04d}_main" for i in range(len(medians))],
+            "datetime": pd.to_datetime([f"2026-11-01T{h:02d}:00:00Z" for h in hours]),
             "latency_median_s": medians,
         }
     )
-    noise = between_run_noise(frame, [("tiny-sd", "fp32", "w", "cpu")], "m", z=4.0)
+
+
+KEY = [("tiny-sd", "fp32", "w", "cpu")]
+
+
+def test_between_run_noise_is_the_mad_of_consecutive_run_differences() -> None:
+    from reports.history import between_run_noise
+
+    medians = [1.0, 1.1, 0.9, 1.05]
+    noise = between_run_noise(noise_frame(medians), KEY, "m", z=4.0)
     assert noise is not None and noise.runs == 4 and noise.rows == 1
-    assert noise.sigma == pytest.approx(pd.Series(medians).map(math.log).std(ddof=1))
+    steps = pd.Series(medians).map(math.log).diff().dropna().abs()
+    # sigma of one run: the differences of two runs carry it twice, hence / sqrt(2).
+    assert noise.sigma == pytest.approx(1.4826 * steps.median() / math.sqrt(2.0))
     assert noise.allowance == pytest.approx(4.0 * noise.sigma * math.sqrt(2.0))
     # Another machine's runs, or too few runs, give no estimate rather than a made-up one.
-    assert between_run_noise(frame, [("tiny-sd", "fp32", "w", "cpu")], "other", z=4.0) is None
-    assert between_run_noise(frame.head(2), [("tiny-sd", "fp32", "w", "cpu")], "m", z=4.0) is None
+    assert between_run_noise(noise_frame(medians), KEY, "other", z=4.0) is None
+    assert between_run_noise(noise_frame(medians[:3]), KEY, "m", z=4.0) is None
+
+
+def test_runs_are_differenced_in_time_order_not_file_order() -> None:
+    from reports.history import between_run_noise
+
+    # Saved at hours 0, 2, 1, 3: in time order the medians are 1.0, 1.0, 0.5, 0.5 (one step).
+    noise = between_run_noise(noise_frame([1.0, 0.5, 1.0, 0.5], hours=[0, 2, 1, 3]), KEY, "m", z=4.0)
+    assert noise is not None and noise.sigma == 0.0
+
+
+def test_a_level_shift_in_the_history_does_not_inflate_the_noise() -> None:
+    from reports.history import between_run_noise
+
+    # A 30% speed-up merged half-way: the pooled spread of log medians would be ~18%.
+    medians = [1.0, 1.01, 0.99, 1.0, 0.70, 0.707, 0.693, 0.70]
+    assert pd.Series(medians).map(math.log).std() > 0.15
+    noise = between_run_noise(noise_frame(medians), KEY, "m", z=4.0)
+    assert noise is not None and noise.sigma < 0.015
 
 
 def test_history_excuses_drift_the_machine_shows_between_honest_runs(tmp_path: Path) -> None:
@@ -351,3 +381,130 @@ def test_bad_noise_sigmas_is_one_line(storage: Path) -> None:
         "gate", "--baseline", "main", "--candidate", "main", "--storage", storage, "--noise-sigmas", "x"
     )
     assert "--noise-sigmas 'x' is not a number" in one_error_line(result)
+
+
+# --- the CI scenario: a main line and a pull request pushed twice (docs/ci/github-workflow.yml) ---
+
+
+def gate_pr(storage: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The workflow's gate step: the newest main run against the newest pr42 run, one shared storage."""
+    return call("gate", "--baseline", "main", "--candidate", "pr42", "--storage", storage, *extra)
+
+
+def scaled(factors: dict[str, float], by: float) -> dict[str, float]:
+    return {variant: factor * by for variant, factor in factors.items()}
+
+
+def test_a_twenty_percent_pr_fails_on_its_first_and_second_push(tmp_path: Path) -> None:
+    storage = tmp_path / "store"
+    last = ci_main_line(storage)
+    slower = scaled(ci_newest_main(storage), 1.20)
+    ci_run(storage, last + 1, "pr42", slower)
+    first = gate_pr(storage)
+    assert first.returncode == 1, first.stdout
+    assert "0009_pr42.json" in first.stdout and "## Regressions (2)" in first.stdout
+    # The same code pushed again: the first push must not become the noise that excuses it.
+    ci_run(storage, last + 2, "pr42", scaled(slower, 1.003))
+    second = gate_pr(storage)
+    assert second.returncode == 1, second.stdout
+    assert "0010_pr42.json" in second.stdout and "## Regressions (2)" in second.stdout
+    assert "between-run noise from 8 runs named 'main'" in second.stdout
+
+
+def test_a_two_percent_pr_passes(tmp_path: Path) -> None:
+    storage = tmp_path / "store"
+    last = ci_main_line(storage)
+    ci_run(storage, last + 1, "pr42", scaled(ci_newest_main(storage), 1.02))
+    assert gate_pr(storage).returncode == 0
+    # Even with a 1% threshold, +2% is inside the main line's own run-to-run drift.
+    tight = gate_pr(storage, "--latency", "1%")
+    assert tight.returncode == 0, tight.stdout
+    assert "inside this machine's between-run noise" in tight.stdout
+
+
+def test_a_speed_up_merged_earlier_does_not_blind_the_gate(tmp_path: Path) -> None:
+    storage = tmp_path / "store"
+    last = ci_main_line(storage, levels=(1.0,) * 4 + (0.7,) * 4)  # a 30% speed-up merged at run 5
+    ci_run(storage, last + 1, "pr42", scaled(ci_newest_main(storage), 1.20))
+    result = gate_pr(storage)
+    assert result.returncode == 1, result.stdout
+    assert "## Regressions (2)" in result.stdout
+
+
+def test_the_history_is_the_baseline_line_or_the_runs_named(tmp_path: Path) -> None:
+    storage = tmp_path / "store"
+    for number in range(1, 7):
+        ci_run(storage, number, f"nightly-{number}", {"fp32": 1.0 + 0.01 * (number % 2)})
+    alone = call("gate", "--baseline", "nightly-1", "--candidate", "nightly-6", "--storage", storage)
+    assert alone.returncode == 0, alone.stdout
+    assert "no between-run noise term" in alone.stdout and "runs named 'nightly-1'" in alone.stdout
+    named = call(
+        "gate",
+        "--baseline",
+        "nightly-1",
+        "--candidate",
+        "nightly-6",
+        "--storage",
+        storage,
+        "--history-runs",
+        "nightly-*",
+    )
+    assert named.returncode == 0, named.stdout
+    assert "between-run noise from 5 runs named 'nightly-*'" in named.stdout  # the candidate excluded
+
+
+def test_an_empty_history_pattern_is_one_line(tmp_path: Path) -> None:
+    # Checked with the thresholds, before any run is looked up (there is no pr42 here).
+    storage = tmp_path / "store"
+    ci_main_line(storage)
+    line = one_error_line(gate_pr(storage, "--history-runs", " "))
+    assert "--history-runs ' '" in line and "glob" in line
+
+
+# --- contended rows (another process took a share of the CPU while the row was timed) -------------
+
+
+def test_contention_columns_load_and_are_blank_for_older_runs(tmp_path: Path) -> None:
+    # The fields as bench/instruments/contention.py writes them (load_avg_1m read as load_avg).
+    busy = row("fp32", contended=True, load_avg_1m=3.5, other_cpu_pct=42.0, torch_threads=1)
+    frame = reports.load(
+        [
+            write_run(tmp_path / "new.json", [busy]),
+            write_run(tmp_path / "old.json", [row("fp32")], when="2026-11-01T10:00:00+00:00"),
+        ]
+    )
+    new, old = frame.set_index("run").loc["new"], frame.set_index("run").loc["old"]
+    assert (new["contended"], new["load_avg"], new["other_cpu_pct"], new["torch_threads"]) == (
+        True,
+        3.5,
+        42.0,
+        1,
+    )
+    assert pd.isna(old["contended"]) and pd.isna(old["load_avg"]) and pd.isna(old["other_cpu_pct"])
+    assert str(frame["contended"].dtype) == "boolean" and str(frame["load_avg"].dtype) == "float64"
+
+
+def test_a_contended_regression_says_so(storage: Path) -> None:
+    busy = row("fp32", 1.5, iqr=0.03, contended=True, other_cpu_pct=55.0, peak_ram_mib=600.0)
+    write_run(storage / MACHINE_DIR / "0002_pr.json", [busy, row("bf16", 0.6), row("int8", 0.5)])
+    result = call("gate", "--baseline", "main", "--candidate", "pr", "--storage", storage)
+    assert result.returncode == 1, result.stdout  # the flag explains, it does not excuse
+    lines = result.stdout.splitlines()
+    [header] = [line for line in lines if line.startswith("| model")]
+    assert header.rstrip("|").split("|")[-1].strip() == "contended"
+    cells = {
+        line.split("|")[5].strip(): line.rstrip("|").split("|")[-1].strip()
+        for line in lines
+        if line.startswith("| tiny-sd | fp32")
+    }
+    # Latency is what other processes slow down; a memory peak is the row's own.
+    assert cells == {"latency_median_s": "candidate", "peak_ram_mib": ""}
+    assert "- note: contended: 1 regressed row was timed while other processes" in result.stdout
+
+
+def test_a_quiet_regression_has_no_contended_column(storage: Path) -> None:
+    slower = [row("fp32", 1.5, iqr=0.03, contended=False), row("bf16", 0.6), row("int8", 0.5)]
+    write_run(storage / MACHINE_DIR / "0002_pr.json", slower, when="2026-11-21T10:00:00+00:00")
+    result = call("gate", "--baseline", "main", "--candidate", "pr", "--storage", storage)
+    assert result.returncode == 1
+    assert "contended" not in result.stdout
