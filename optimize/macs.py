@@ -9,11 +9,18 @@ scaled_dot_product_attention dispatches to `_scaled_dot_product_flash_attention_
 which torch 2.13's counter has no formula for (it counts 0), so the standard SDPA formula
 (two batched matmuls: QK^T and AV) is mapped onto it here. Element-wise work (norms,
 activations, softmax) is not counted: by convention MACs are the dense products only.
+
+A quantised Linear (torchao int8, bitsandbytes LLM.int8 and NF4) does the same multiply-
+accumulates as the float layer it replaced, but through kernels the counter has no formula for
+(`_int_mm`, bitsandbytes' ops) or that cannot run on meta at all. While counting, each one is
+swapped for a float Linear of the same shape on meta, so a recipe's MACs match its baseline's;
+what quantisation changes is the bytes moved, reported apart (`param_mb`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -73,6 +80,44 @@ def _count_on_fake(
         return count_flops(lambda: call(module, **inputs)) // 2
 
 
+class _DenseStandIn(torch.nn.Linear):
+    """A float Linear on meta in a quantised layer's place: same shape, so the same MACs."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias.to(input.dtype)
+        return torch.nn.functional.linear(input, self.weight.to(input.dtype), bias)
+
+
+def _maybe_quantised(layer: torch.nn.Module) -> bool:
+    """A cheap filter before asking the quantisation kinds (which import their libraries)."""
+    if not isinstance(layer, torch.nn.Linear):
+        return False
+    return type(layer) is not torch.nn.Linear or type(layer.weight) not in (torch.Tensor, torch.nn.Parameter)
+
+
+@contextlib.contextmanager
+def dense_stand_ins(module: torch.nn.Module) -> Iterator[int]:
+    """Swap every quantised Linear inside `module` for a meta float one while the block runs."""
+    from optimize.quantisation.layers import kind_of
+
+    swaps: list[tuple[torch.nn.Module, str, torch.nn.Module]] = []
+    for name, layer in list(module.named_modules()):
+        if not name or not _maybe_quantised(layer) or kind_of(layer) is None:
+            continue
+        parent_name, _, child = name.rpartition(".")
+        parent = module.get_submodule(parent_name)
+        stand_in = _DenseStandIn(
+            layer.in_features, layer.out_features, bias=layer.bias is not None, device="meta"
+        )
+        swaps.append((parent, child, layer))
+        setattr(parent, child, stand_in)
+    try:
+        yield len(swaps)
+    finally:
+        for parent, child, layer in reversed(swaps):
+            setattr(parent, child, layer)
+
+
 def count_macs(
     module: torch.nn.Module, make_inputs: Callable[[], dict[str, Any]], call: Callable[..., Any]
 ) -> int:
@@ -81,7 +126,8 @@ def count_macs(
     `make_inputs` builds plain tensors (torch.zeros(...)); they are created on the meta device
     (or as fake tensors), so their values never matter, only their shapes and dtypes.
     """
-    try:
-        return _count_on_meta(module, make_inputs, call)
-    except (RuntimeError, NotImplementedError, TypeError):
-        return _count_on_fake(module, make_inputs, call)
+    with dense_stand_ins(module):
+        try:
+            return _count_on_meta(module, make_inputs, call)
+        except (RuntimeError, NotImplementedError, TypeError):
+            return _count_on_fake(module, make_inputs, call)
