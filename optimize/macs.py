@@ -88,7 +88,7 @@ class _DenseStandIn(torch.nn.Linear):
         return torch.nn.functional.linear(input, self.weight.to(input.dtype), bias)
 
 
-def _maybe_quantised(layer: torch.nn.Module) -> bool:
+def maybe_quantised_linear(layer: torch.nn.Module) -> bool:
     """A cheap filter before asking the quantisation kinds (which import their libraries)."""
     if not isinstance(layer, torch.nn.Linear):
         return False
@@ -102,7 +102,7 @@ def dense_stand_ins(module: torch.nn.Module) -> Iterator[int]:
 
     swaps: list[tuple[torch.nn.Module, str, torch.nn.Module]] = []
     for name, layer in list(module.named_modules()):
-        if not name or not _maybe_quantised(layer) or kind_of(layer) is None:
+        if not name or not maybe_quantised_linear(layer) or kind_of(layer) is None:
             continue
         parent_name, _, child = name.rpartition(".")
         parent = module.get_submodule(parent_name)

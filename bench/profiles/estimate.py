@@ -26,6 +26,8 @@ import torch
 from torch.func import functional_call
 
 from bench.profiles.cost import Trace, meta_state, tensor_bytes, trace_call
+from optimize.macs import dense_stand_ins, maybe_quantised_linear
+from optimize.quantisation.footprint import module_parameter_bytes
 
 MIB = 1 << 20
 WORKSPACE_BYTES = 128 * MIB  # cuBLAS workspace (a few MiB per handle) + cuDNN conv workspaces
@@ -85,7 +87,12 @@ class _Decode(torch.nn.Module):
 
 
 def weights_bytes(module: torch.nn.Module, dtype: torch.dtype | None = None) -> int:
-    """Bytes of parameters and buffers, each storage once; `dtype` recasts floating ones."""
+    """Bytes of parameters and buffers, each storage once; `dtype` recasts floating ones.
+
+    Quantised layers count at the bytes they hold (torchao's Int8Tensor reports a float dtype,
+    so numel x element_size would charge it as float)."""
+    if dtype is None and any(maybe_quantised_linear(layer) for layer in module.modules()):
+        return module_parameter_bytes(module)
     total = 0
     seen: set[int] = set()
     for tensor in [*module.parameters(), *module.buffers()]:
@@ -106,13 +113,17 @@ def _empty(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 def _trace_module(
     module: torch.nn.Module, dtype: torch.dtype | None, inputs: Callable[[], tuple[tuple, dict[str, Any]]]
 ) -> Trace:
-    state = meta_state(module, dtype)
+    # Quantised Linears (bitsandbytes' Int8Params, torchao's Int8Tensor) cannot be replaced by meta
+    # tensors of their own class; a float stand-in of the same shape makes the same activations.
+    # Their weights are counted apart, by `weights_bytes`, at the bytes they really hold.
+    with dense_stand_ins(module):
+        state = meta_state(module, dtype)
 
-    def run() -> Any:
-        args, kwargs = inputs()  # built inside the trace: inputs are allocations too
-        return functional_call(module, state, args, kwargs)
+        def run() -> Any:
+            args, kwargs = inputs()  # built inside the trace: inputs are allocations too
+            return functional_call(module, state, args, kwargs)
 
-    return trace_call(run)
+        return trace_call(run)
 
 
 def _module_dtype(module: torch.nn.Module, dtype: torch.dtype | None) -> torch.dtype:
