@@ -8,7 +8,7 @@ from PIL import Image
 
 from bench.errors import BenchError
 from bench.quality import inception as inception_module
-from bench.quality.distance import frechet_distance, kernel_inception_distance, rank_warning
+from bench.quality.distance import frechet_distance, kernel_inception_distance, kid_std_note, rank_warning
 from bench.quality.folder import read_image_folder
 from bench.quality.preprocess import inception_batch, resize_299, scale_for_inception, to_uint8
 from bench.quality.reference import stats_for_images
@@ -81,10 +81,20 @@ def test_kid_is_the_unbiased_polynomial_mmd():
     xx10 = sum(kernel(x[i], x[j]) for i in range(10) for j in range(10) if i != j) / 90
     xy10 = sum(kernel(a, b) for a in x[:10] for b in y) / 100
     assert mean == pytest.approx(xx10 + yy - 2 * xy10, rel=1e-9)
-    assert std == 0.0
+    assert std is None  # every subset is the whole set on both sides: no spread to measure
     assert xx + yy - 2 * xy > 0  # the hand formula itself is sane on shifted data
     same = rng.normal(size=(300, 8))
     assert abs(kernel_inception_distance(same[:150], same[150:], subsets=20, subset_size=100)[0]) < 0.05
+
+
+def test_kid_std_is_measured_only_where_subsets_differ():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 4)), rng.normal(0.3, 1.0, size=(40, 4))
+    assert kernel_inception_distance(x, y, subsets=10, subset_size=40)[1] is None
+    assert kid_std_note(40, 40, subset_size=40) is not None
+    _, std = kernel_inception_distance(x, y, subsets=10, subset_size=20)
+    assert std is not None and std > 0
+    assert kid_std_note(40, 40, subset_size=20) is None
 
 
 # -- preprocessing --------------------------------------------------------------------------

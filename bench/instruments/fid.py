@@ -25,7 +25,12 @@ from diffusers import DiffusionPipeline
 from tqdm import tqdm
 
 from bench.generate import generate_seeds
-from bench.quality.distance import frechet_distance, kernel_inception_distance, rank_warning
+from bench.quality.distance import (
+    frechet_distance,
+    kernel_inception_distance,
+    kid_std_note,
+    rank_warning,
+)
 from bench.quality.inception import InceptionFeatures
 from bench.quality.preprocess import to_uint8
 from bench.quality.reference import BASELINE, reference_stats
@@ -56,7 +61,7 @@ def sample_images(
 class FidScore:
     fid: float
     kid: float
-    kid_std: float
+    kid_std: float | None
     count: int
     reference: str
     dims: int
@@ -85,7 +90,11 @@ def compare(features: np.ndarray, reference: FeatureStats, label: str, extract_s
     kid, kid_std = kernel_inception_distance(features, reference.features)
     notes = [
         note
-        for note in (rank_warning(stats.count, stats.dims), rank_warning(reference.count, reference.dims))
+        for note in (
+            rank_warning(stats.count, stats.dims),
+            rank_warning(reference.count, reference.dims),
+            kid_std_note(stats.count, reference.count),
+        )
         if note
     ]
     notes += [IS_UNAVAILABLE, CLIP_UNAVAILABLE]

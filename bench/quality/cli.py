@@ -7,19 +7,19 @@ line on bad input.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
+from bench.cli_parser import OneLineParser
 from bench.errors import BenchError
-from bench.quality.distance import frechet_distance, kernel_inception_distance, rank_warning
+from bench.quality.distance import frechet_distance, kernel_inception_distance, kid_std_note, rank_warning
 from bench.quality.inception import DIMS, InceptionFeatures, check_dims
 from bench.quality.reference import reference_images
 from bench.quality.stats import stats_from_features
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m bench.quality", description=__doc__.splitlines()[0])
     parser.add_argument("first", help="a folder of images, or ihc-heldout / ihc-train")
     parser.add_argument("second", help="a folder of images, or ihc-heldout / ihc-train")
     parser.add_argument("--dims", type=int, default=2048, help=f"feature size: {', '.join(map(str, DIMS))}")
@@ -43,9 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     fid = frechet_distance(a.mean, a.cov, b.mean, b.cov)
     kid, kid_std = kernel_inception_distance(features[0], features[1])
     images = a.count + b.count
-    print(f"fid {fid:.3f}  kid {kid:.5f} +- {kid_std:.5f}  dims {args.dims}  n {a.count} vs {b.count}")
+    spread = "(no spread: see the note)" if kid_std is None else f"+- {kid_std:.5f}"
+    print(f"fid {fid:.3f}  kid {kid:.5f} {spread}  dims {args.dims}  n {a.count} vs {b.count}")
     print(f"features: {seconds:.1f} s for {images} images = {seconds / images * 1e3:.1f} ms/image")
-    for note in {rank_warning(a.count, args.dims), rank_warning(b.count, args.dims)} - {None}:
+    notes = {rank_warning(a.count, args.dims), rank_warning(b.count, args.dims)}
+    notes.add(kid_std_note(a.count, b.count))
+    for note in notes - {None}:
         print(f"note: {note}")
     return 0
 

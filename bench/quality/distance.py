@@ -49,14 +49,21 @@ def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return float(term_xx + term_yy - 2 * k_xy.mean())
 
 
+KID_SUBSET_SIZE = 1000
+
+
 def kernel_inception_distance(
     features1: np.ndarray,
     features2: np.ndarray,
     subsets: int = 100,
-    subset_size: int = 1000,
+    subset_size: int = KID_SUBSET_SIZE,
     seed: int = 0,
-) -> tuple[float, float]:
-    """(mean, standard deviation) of the unbiased MMD^2 over `subsets` random subsets."""
+) -> tuple[float, float | None]:
+    """(mean, standard deviation) of the unbiased MMD^2 over `subsets` random subsets.
+
+    The standard deviation is None when both sets are no larger than a subset: every subset is
+    then the whole set on both sides, so the spread would be 0 by construction, not a measurement
+    (see `kid_std_note`)."""
     size = min(subset_size, len(features1), len(features2))
     if size < 2:
         raise BenchError(
@@ -70,7 +77,18 @@ def kernel_inception_distance(
         )
         for _ in range(subsets)
     ]
-    return float(np.mean(values)), float(np.std(values))
+    whole_sets = size >= len(features1) and size >= len(features2)
+    return float(np.mean(values)), None if whole_sets else float(np.std(values))
+
+
+def kid_std_note(count1: int, count2: int, subset_size: int = KID_SUBSET_SIZE) -> str | None:
+    """Why kid_std is null, or None when it was measured."""
+    if count1 > subset_size or count2 > subset_size:
+        return None
+    return (
+        f"kid_std is null: with {count1} and {count2} samples (at most the KID subset size {subset_size}) "
+        "every subset is the whole set, so the spread over subsets would be 0 by construction"
+    )
 
 
 def rank_warning(count: int, dims: int) -> str | None:
