@@ -1,16 +1,23 @@
 """pytest hooks that keep the journal (bench/journal.py): recover at start, append per benchmark,
-remove at the end once the saved run is verified."""
+remove at the end once the saved run is verified.
+
+They also take pytest-benchmark's file save over (bench/saved_runs.py), so the run's number is
+claimed atomically: two runs saving into one storage at the same instant both land.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Generator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench.journal import Journal, recover_all, recover_journal, saved_run_is_complete
+from bench.journal import DamagedJournal, Journal, recover_all, recover_journal, saved_run_is_complete
+from bench.quarantine import move_aside
+from bench.saved_runs import save_run
 
 _JOURNAL = pytest.StashKey["JournalState"]()
 
@@ -22,6 +29,7 @@ class JournalState:
         self.journal: Journal | None = None
         self.benchmarks = 0
         self.failures_written = 0
+        self.saved: Path | None = None  # the file this run's save landed in
 
     def open(self, config: pytest.Config) -> Journal:
         if self.journal is None:
@@ -30,7 +38,8 @@ class JournalState:
             config.hook.pytest_benchmark_update_commit_info(config=config, commit_info=commit_info)
             from pytest_benchmark import __version__
 
-            self.journal = Journal(self.storage, bs.machine_id, bs.save or bs.autosave or None)
+            name = bs.save or bs.autosave or None
+            self.journal = Journal(self.storage, bs.machine_id, name, partial(_say, config))
             self.journal.start(bs.get_machine_info(), commit_info, __version__)
         return self.journal
 
@@ -52,20 +61,42 @@ def _say(config: pytest.Config, message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def _take_over_save(config: pytest.Config, state: JournalState) -> None:
+    """Replace this session's FileStorage.save by one that claims its number atomically.
+
+    pytest-benchmark has no hook around the write itself, so the bound method of this one
+    storage object is swapped; the JSON bytes, the folder and the log line stay pytest-benchmark's.
+    """
+    from pytest_benchmark.utils import safe_dumps
+
+    storage = state.session.storage
+
+    def save(output_json: dict[str, Any], name: str) -> None:
+        data = safe_dumps(output_json, ensure_ascii=True, indent=4).encode()
+        warn = partial(_say, config)
+        state.saved = save_run(Path(storage.path), storage.default_machine_id, name, data, warn)
+        storage.logger.info(f"Saved benchmark data in: {state.saved}")
+
+    storage.save = save
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     found = _benchmark_storage(session.config)
     if found is None:
         return
     bs, storage = found
-    for item in recover_all(storage):
+    warn = partial(_say, session.config)
+    for item in recover_all(storage, warn):
         if item.saved is not None:
             _say(
                 session.config,
                 f"diffbench: recovered {item.benchmarks} benchmark(s) and {item.failures} failure row(s) "
                 f"of an interrupted run into {item.saved}",
             )
-    session.config.stash[_JOURNAL] = JournalState(bs, storage)
+    state = JournalState(bs, storage)
+    _take_over_save(session.config, state)
+    session.config.stash[_JOURNAL] = state
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -106,16 +137,20 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     state = session.config.stash.get(_JOURNAL, None)
     if state is None or state.journal is None:
         return
-    bs = state.session
-    name = bs.save or bs.autosave
-    saved = sorted((state.storage / bs.machine_id).glob(f"[0-9][0-9][0-9][0-9]_{name}.json"))
-    if state.benchmarks and saved and saved_run_is_complete(saved[-1], state.benchmarks):
+    # The very file this run saved: another run saving under the same name at the same time
+    # lands under another number and must not be mistaken for ours.
+    if state.benchmarks and state.saved is not None and saved_run_is_complete(state.saved, state.benchmarks):
         state.journal.close()
         return
     if not state.benchmarks:
         # pytest-benchmark saves nothing when no benchmark ran; the failure rows must still land.
-        result = recover_journal(state.journal.path, state.storage, partial=False)
-        if result.saved is not None:
+        warn = partial(_say, session.config)
+        try:
+            result = recover_journal(state.journal.path, state.storage, partial=False, warn=warn)
+        except DamagedJournal as damage:  # our own journal, damaged under us: keep it, say where
+            move_aside(state.journal.path, state.storage, damage.reason, warn)
+            return
+        if result is not None and result.saved is not None:
             _say(
                 session.config,
                 f"diffbench: no variant could be timed; saved the failure rows in {result.saved}",

@@ -11,8 +11,10 @@ Standard library only: the variant cache and recovery (which runs without torch)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 QUARANTINE_DIR = ".quarantine"
@@ -48,3 +50,12 @@ def quarantine(path: Path, root: Path) -> Path:
 def notice(path: Path, moved: Path, reason: str) -> str:
     """The one-line warning every caller prints, so all quarantines read alike."""
     return f"diffbench: {path} could not be read ({reason}); moved it to {moved}"
+
+
+def move_aside(path: Path, root: Path, reason: str, warn: Callable[[str], None]) -> Path | None:
+    """Quarantine `path` and warn one line; None when another process moved it first."""
+    with contextlib.suppress(FileNotFoundError):
+        moved = quarantine(path, root)
+        warn(notice(path, moved, reason))
+        return moved
+    return None

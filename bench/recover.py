@@ -1,4 +1,8 @@
-"""`python -m bench.recover [--storage DIR]`: turn interrupted runs' journals into saved runs."""
+"""`python -m bench.recover [--storage DIR]`: turn interrupted runs' journals into saved runs.
+
+A journal that cannot be read is moved to `<storage>/.quarantine/` with one line on stderr
+naming it and where it went; the others are still recovered.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +23,20 @@ def main(argv: list[str] | None = None) -> int:
     if not storage.is_dir():
         print(f"error: storage folder {storage} does not exist", file=sys.stderr)
         return 2
-    recovered = recover_all(storage)
+    quarantined: list[str] = []
+
+    def warn(message: str) -> None:
+        quarantined.append(message)
+        print(message, file=sys.stderr)
+
+    recovered = recover_all(storage, warn)
     for item in recovered:
         if item.saved is None:
             print(f"removed empty journal {item.journal.name}")
         else:
             counts = f"{item.benchmarks} benchmark(s) and {item.failures} failure row(s)"
             print(f"recovered {counts} into {item.saved}")
-    if not recovered:
+    if not recovered and not quarantined:
         print("nothing to recover")
     return 0
 

@@ -112,3 +112,72 @@ def test_a_live_runs_journal_is_left_alone(tmp_path):
     _orphan(journal, pid=os.getppid())  # alive, and not this process
     assert recover_all(tmp_path) == []
     assert journal.path.exists()
+
+
+SAVE_ON_CPU = ("--model=tiny-sd", "--variants=fp32", "--device=cpu", "--profile=cpu", "--benchmark-save=x")
+
+
+def _saved_folder(storage: Path) -> Path:
+    """Where SAVE_ON_CPU's run lands: pytest-benchmark's machine id plus the profile's key."""
+    from pytest_benchmark.utils import get_machine_id
+
+    return storage / f"{get_machine_id()}-cpu"
+
+
+def _quarantine_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "could not be read" in line]
+
+
+def test_damaged_journals_and_lock_are_moved_aside_and_the_run_still_saves(tmp_path):
+    """One journal whose first line is a JSON list used to make every later run an INTERNALERROR."""
+    storage = tmp_path / "storage"
+    folder = _saved_folder(storage)
+    folder.mkdir(parents=True)
+    earlier = b'{"benchmarks": [], "machine_info": {}, "commit_info": {}}'
+    (folder / "0001_x.json").write_bytes(earlier)
+    (folder / ".save.lock").mkdir()  # a folder where the save lock belongs
+    journals = storage / JOURNAL_DIR
+    journals.mkdir()
+    (journals / "list.jsonl").write_text('[{"kind": "header"}]\n{"kind": "benchmark", "record": {}}\n')
+    (journals / "garbage.jsonl").write_bytes(os.urandom(512))
+    (journals / "empty.jsonl").write_bytes(b"")
+    (journals / "folder.jsonl").mkdir()
+    damaged = {*journals.iterdir(), folder / ".save.lock"}
+
+    process = _suite(tmp_path, *SAVE_ON_CPU)
+    output, _ = process.communicate(timeout=300)
+
+    assert process.returncode == 0, output
+    assert "INTERNALERROR" not in output and "Traceback" not in output, output
+    lines = _quarantine_lines(output)
+    assert len(lines) == len(damaged), output
+    for path in damaged:
+        (line,) = [line for line in lines if f"{path} could not" in line]
+        assert f"moved it to {storage / '.quarantine'}" in line
+        assert not os.path.lexists(path) or path.name == ".save.lock"  # the lock is made anew
+    assert len(list((storage / ".quarantine").rglob("*.quarantined"))) == len(damaged)
+    assert (folder / "0001_x.json").read_bytes() == earlier
+    saved = json.loads((folder / "0002_x.json").read_text())
+    assert [b["extra_info"]["variant"] for b in saved["benchmarks"]] == ["fp32"]
+    assert not list(journals.iterdir()), "the run's own journal should be gone once its save was verified"
+
+
+def test_files_where_the_journal_and_machine_folders_belong_do_not_block_the_save(tmp_path):
+    storage = tmp_path / "storage"
+    other = storage / "other-machine" / "0001_x.json"
+    other.parent.mkdir(parents=True)
+    other.write_text('{"benchmarks": []}')
+    (storage / JOURNAL_DIR).write_text("a file, not a folder")
+    _saved_folder(storage).write_text("a file, not a folder")  # pytest-benchmark's own save crashes here
+
+    process = _suite(tmp_path, *SAVE_ON_CPU)
+    output, _ = process.communicate(timeout=300)
+
+    assert process.returncode == 0, output
+    assert "INTERNALERROR" not in output and "Traceback" not in output, output
+    assert len(_quarantine_lines(output)) == 2, output
+    assert other.read_text() == '{"benchmarks": []}'
+    saved = json.loads((_saved_folder(storage) / "0001_x.json").read_text())
+    assert len(saved["benchmarks"]) == 1
+    moved = sorted(p.read_text() for p in (storage / ".quarantine").glob("*.quarantined"))
+    assert moved == ["a file, not a folder"] * 2
