@@ -49,9 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--scheduler", default="euler", help="euler, ddim, dpm++2m, pndm, or default (the model's own)"
     )
     group.addoption("--prompt", default="a photograph of an astronaut riding a horse", help="the prompt")
-    group.addoption(
-        "--seed", default=0, type=int, help="seed of the initial latents (same for every variant)"
-    )
+    # Text like every numeric option: the suite parses it (one-line error), not pytest (usage error, exit 4).
+    group.addoption("--seed", default="0", help="seed of the initial latents (same for every variant)")
     # Workload sweeps (bench/sweep.py): every workload runs every variant.
     group.addoption(
         "--sweep",

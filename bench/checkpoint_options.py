@@ -1,7 +1,8 @@
 """`--lora`, `--textual-inversion`, `--unet-checkpoint`: fine-tuning artefacts on top of the model.
 
-Validated at start-up (files exist, safetensors unless `--allow-pickle`), so a typo stops
-the run with one line before anything is built. SuiteConfig keeps them as plain values;
+Validated at start-up (files exist, safetensors unless `--allow-pickle`, headers sound:
+bench/preflight.py), so a typo or a damaged file stops the run with one line before anything
+is built. SuiteConfig keeps them as plain values;
 `adapters_of` turns them into what `models.adapters.apply_adapters` takes.
 """
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench import preflight
 from models.adapters import Adapters, EmbeddingFile, LoraFile, parse_embedding, parse_lora, split_list
 
 if TYPE_CHECKING:
@@ -23,7 +25,15 @@ def checkpoint_options(option: Callable[[str], Any]) -> dict[str, Any]:
     embeddings = tuple(parse_embedding(text) for text in split_list(option("--textual-inversion")))
     unet = option("--unet-checkpoint")
     adapters = Adapters(loras, embeddings, Path(unet).expanduser() if unet else None)
-    adapters.check(bool(option("--allow-pickle")))
+    allow_pickle = bool(option("--allow-pickle"))
+    adapters.check(allow_pickle)
+    # Past existence and suffix: each file's safetensors header, read now rather than at load time.
+    for lora in loras:
+        preflight.lora_file(lora.path, allow_pickle)
+    for embedding in embeddings:
+        preflight.embedding_file(embedding.path, allow_pickle)
+    if adapters.unet_checkpoint is not None:
+        preflight.unet_checkpoint(adapters.unet_checkpoint, allow_pickle)
     return {
         "lora": tuple((str(item.path), item.scale) for item in loras),
         "textual_inversion": tuple((str(item.path), item.token) for item in embeddings),

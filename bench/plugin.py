@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bench import preflight
 from bench.errors import BenchError
 from bench.suite import SCHEMA, Case, Suite
 from bench.suite_config import config_from_options
@@ -18,11 +19,22 @@ OPTION_ERRORS = (BenchError, ModelError, PassError)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Validate the options before collection, so bad input stops the run with one line and exit 2."""
+    """Validate the options and every file and folder the run needs before collection, so bad
+    input stops the run with one line and exit 2, before anything is built or saved."""
     try:
-        config.stash[_SUITE] = Suite(config_from_options(config.getoption))
+        suite_config = config_from_options(config.getoption)
+        _check_storage(config)
+        config.stash[_SUITE] = Suite(suite_config)
     except OPTION_ERRORS as error:
-        pytest.exit(f"error: {error}", returncode=2)
+        pytest.exit(f"error: {' '.join(str(error).split())}", returncode=2)
+
+
+def _check_storage(config: pytest.Config) -> None:
+    """The folder a saving run writes its run and journal to (pytest-benchmark's `--benchmark-storage`)."""
+    saves = config.getoption("benchmark_save", None) or config.getoption("benchmark_autosave", None)
+    folder = preflight.storage_folder(config.getoption("benchmark_storage", None))
+    if saves and folder is not None:
+        preflight.writable_folder(folder, "--benchmark-storage")
 
 
 def suite_from(config: pytest.Config) -> Suite:

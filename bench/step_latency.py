@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from bench.cli_parser import OneLineParser
 from bench.instruments.flops import image_macs
 from bench.machine import cpu_name
 from bench.suite_config import _split_top_level
@@ -117,7 +118,7 @@ def _build_unets(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.step_latency", description=__doc__)
+    parser = OneLineParser(prog="python -m bench.step_latency", description=__doc__)
     parser.add_argument("--model", default="sd15")
     parser.add_argument("--resolution", default="256")
     parser.add_argument("--rounds", type=int, default=15)

@@ -287,7 +287,7 @@ def load_lora(pipeline: Any, lora: LoraFile, name: str, allow_pickle: bool) -> N
             )
         else:  # allowed explicitly: read with weights_only, handed over as tensors
             pipeline.load_lora_weights(read_state_dict(lora.path, allow_pickle), adapter_name=name)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
         raise ModelError(f"cannot load LoRA {lora.path}: {_one_line(error)}") from None
 
 

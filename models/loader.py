@@ -9,7 +9,7 @@ from diffusers import DiffusionPipeline
 
 from models.errors import ModelError
 from models.families import pipeline_family
-from models.fingerprint import files_fingerprint, random_fingerprint
+from models.fingerprint import contained_files, files_fingerprint, random_fingerprint
 from models.gan_load import is_gan_folder, load_gan_folder
 from models.local_load import load_folder, load_single_file
 from models.random_build import build_random_pipeline
@@ -40,6 +40,7 @@ def _existing_path(text: str, what: str) -> Path:
 
 def _local_model(folder: Path, allow_pickle: bool) -> LoadedModel:
     """A diffusers folder (model_index.json) or a GAN folder (gan.json, see models/gan_load.py)."""
+    contained_files(folder)  # before any loader reads a file: nothing outside the folder is read
     pipeline = (
         load_gan_folder(folder, allow_pickle) if is_gan_folder(folder) else load_folder(folder, allow_pickle)
     )

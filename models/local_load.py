@@ -9,6 +9,7 @@ from pathlib import Path
 from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
 
 from models.errors import ModelError
+from models.fingerprint import contained_files
 from models.registry import ModelSpec
 from models.tokenizer import build_clip_tokenizer
 
@@ -24,7 +25,6 @@ def _refuse_pickle(path: Path) -> None:
 
 def _check_contained(folder: Path) -> None:
     """A model folder may only name files inside itself: no `../` components, no symlinks out."""
-    root = folder.resolve()
     try:
         index = json.loads((folder / "model_index.json").read_text())
     except (OSError, ValueError) as error:
@@ -36,9 +36,7 @@ def _check_contained(folder: Path) -> None:
             raise ModelError(
                 f"{folder}/model_index.json names component {name!r}, which is not a plain folder name"
             )
-    for path in folder.rglob("*"):
-        if not path.resolve().is_relative_to(root):
-            raise ModelError(f"{path} points outside the model folder {folder}: refusing to follow it")
+    contained_files(folder)
 
 
 def load_folder(path: Path, allow_pickle: bool) -> DiffusionPipeline:
