@@ -24,6 +24,7 @@ from models import RANDOM, REGISTRY, ModelError, get_spec
 from models.gan_load import GAN_CONFIG
 from models.registry import VAE
 from optimize import BASELINE, PASSES, default_cache_root, parse_recipe
+from optimize.passes.registry import emulation_note
 
 MODEL_INDEX = "model_index.json"  # a diffusers pipeline folder
 VAE_CONFIG = "config.json"  # a diffusers AutoencoderKL folder (a VAE-only model's weights)
@@ -57,10 +58,14 @@ class SuiteConfig:
 
 
 def default_variants(device: torch.device) -> list[str]:
-    """The baseline, then every pass that needs no argument, can run on this device and is quick to build."""
+    """The baseline, then every pass that needs no argument, runs natively on this device and is
+    quick to build. A dtype the CPU only emulates (bf16/fp16 without AVX512-BF16/FP16 or AMX)
+    runs several times slower than fp32: it runs when named, its row saying so (`dtype_note`)."""
     names = [BASELINE]
     for name, cls in sorted(PASSES.items()):
         if name == BASELINE or not cls.in_default_suite or any(param.required for param in cls.params):
+            continue
+        if emulation_note(cls, device) is not None:
             continue
         recipe = parse_recipe(name)
         if recipe.unsupported_reason(device) is None:

@@ -11,13 +11,13 @@ import torch
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.profiles.calibration import calibrate_from_runs, load_calibration
+from bench.profiles.calibration import Calibration, calibrate_from_runs, load_calibration
 from bench.profiles.cost import OpCost, Trace, meta_state, trace_call
 from bench.profiles.detect import DeviceDescription, detect_class
 from bench.profiles.errors import ProfileError
 from bench.profiles.estimate import WORKSPACE_BYTES, estimate_pipeline
-from bench.profiles.fit import fits
-from bench.profiles.projection import op_seconds, trace_seconds
+from bench.profiles.fit import fit_fields, fits
+from bench.profiles.projection import op_seconds, project, roofline_seconds, trace_seconds
 from bench.profiles.select import ProfileSelection, catalogue, plan_emulation, resolve_profile, select_profile
 from bench.profiles.table import BUILTIN, Profile
 from bench.profiles.user import load_profiles
@@ -302,25 +302,33 @@ def test_fits_uses_memory_less_the_context_reserve(tiny_model):
 
 
 # -- calibration -------------------------------------------------------------------------
-def test_calibration_from_a_measured_run_and_its_file(tmp_path):
-    row = {
-        "profile": "rtx3080",
-        "status": "ok",
-        "emulated": False,
-        "device": "cuda:0",
-        "step_median_ms": 80.0,
-        "projected_step_ms": 60.0,
-        "projection_efficiency": 0.5,
-    }
-    emulated = {**row, "emulated": True, "step_median_ms": 10.0}
+# A row measured natively on a 3080: 80 ms per step where the projection at 0.5 said 60 ms.
+MEASURED_ROW = {
+    "profile": "rtx3080",
+    "status": "ok",
+    "emulated": False,
+    "device": "cuda:0",
+    "step_median_ms": 80.0,
+    "projected_step_ms": 60.0,
+    "projection_efficiency": 0.5,
+}
+
+
+def _saved_run(tmp_path: Path, *rows: dict) -> Path:
     run = tmp_path / "0001_run.json"
-    run.write_text(json.dumps({"benchmarks": [{"extra_info": row}, {"extra_info": emulated}]}))
+    run.write_text(json.dumps({"benchmarks": [{"extra_info": row} for row in rows]}))
+    return run
+
+
+def test_calibration_from_a_measured_run_and_its_file(tmp_path):
+    emulated = {**MEASURED_ROW, "emulated": True, "step_median_ms": 10.0}
+    run = _saved_run(tmp_path, MEASURED_ROW, emulated)
     found = calibrate_from_runs([run])
     assert found == {"rtx3080": {"efficiency": 0.375, "rows": 1}}  # 0.5 * 60 / 80
 
     calibration = tmp_path / "calibration.toml"
     calibration.write_text("[rtx3080]\nefficiency = 0.375\n")
-    assert load_calibration(calibration) == {"rtx3080": 0.375}
+    assert load_calibration(calibration) == {"rtx3080": Calibration(efficiency=0.375)}
     profile = catalogue(CPU_HOST, calibration_file=calibration)["rtx3080"]
     assert profile.efficiency == 0.375 and "calibrated" in profile.efficiency_source
     calibration.write_text("[rtx3080]\nefficiency = 'high'\n")
@@ -396,3 +404,118 @@ def test_a_nan_image_is_status_nan_on_the_cpu_too(tmp_path):
     assert info["status"] == "nan" and "NaN or inf" in info["reason"]
     assert info["profile"] == "gtx1650" and info["device_name"] == "AMD EPYC" and info["emulated"] is False
     assert info["fits"] is True and info["projected_step_ms"] > 0
+
+
+# -- a dtype the card cannot run never fits it (issue 15, item 11) -----------------------
+def test_bf16_does_not_fit_a_card_without_bf16_whatever_its_memory(tiny_model):
+    estimate = estimate_pipeline(tiny_model.pipeline.components, 64, 64, steps=1, dtype=torch.bfloat16)
+    gtx1650 = BUILTIN["gtx1650"]
+    assert estimate.peak_mib < gtx1650.usable_mib  # memory alone would say it fits
+    assert fits(estimate, gtx1650, "bfloat16") is False
+    assert fits(estimate, gtx1650, "float32") is True and fits(estimate, BUILTIN["rtx3080"], "bfloat16")
+
+
+def test_a_bf16_row_estimated_on_a_cpu_says_which_cards_cannot_run_it(tiny_model):
+    estimate = estimate_pipeline(tiny_model.pipeline.components, 64, 64, steps=2, dtype=torch.bfloat16)
+    selection = select_profile("gtx1650", torch.device("cpu"), host=CPU_HOST)  # estimated, not emulated
+    fields = fit_fields(estimate, selection.profile, selection.catalogue, "bfloat16")
+    assert fields["fits"] is False and fields["projected_step_ms"] is None
+    assert fields["fits_profiles"]["gtx1650"] is False and fields["fits_profiles"]["rtx3080"] is True
+    assert fields["fit_note"].startswith("gtx1650 (sm_75) has no bf16")
+    fp32 = fit_fields(estimate, selection.profile, selection.catalogue, "float32")
+    assert fp32["fits"] is True and fp32["fit_note"] is None
+
+
+def test_fit_table_marks_a_dtype_the_card_cannot_run(tiny_model):
+    from bench.profiles.fit_table import _row
+
+    estimate = estimate_pipeline(tiny_model.pipeline.components, 64, 64, steps=1, dtype=torch.bfloat16)
+    cells = _row("tiny-sd", 64, "bf16", estimate, [BUILTIN["gtx1650"], BUILTIN["rtx3080"]])
+    assert cells[-4:-2] == ["**no** (no bf16)", "yes"] and cells[-2] == "n/a"
+
+
+# -- kernel launches: a model too small for the card ---------------------------------------
+def test_a_step_is_never_faster_than_the_host_issues_its_kernels():
+    card = _card(launch_us=10.0)
+    tiny = Trace(ops=[OpCost(flops=1e6, bytes=1e3, dtype="float32")] * 100)  # 100 kernels, ~0 work
+    assert roofline_seconds(tiny, card) == pytest.approx(100 * 1e6 / 5e12)  # 20 us of arithmetic
+    assert trace_seconds(tiny, card) == pytest.approx(100 * 10e-6)
+    big = Trace(ops=[OpCost(flops=1e12, bytes=1e6, dtype="float32")] * 2)  # 0.4 s of arithmetic
+    assert trace_seconds(big, card) == pytest.approx(0.4)  # the queue hides the launches
+
+
+def test_tiny_sd_on_a_3080_is_launch_bound_and_the_row_says_so(tiny_model):
+    estimate = estimate_pipeline(tiny_model.pipeline.components, 64, 64, steps=4)
+    rtx3080 = BUILTIN["rtx3080"]
+    projection = project(estimate, rtx3080, "float32")
+    kernels = len(estimate.stage("unet").trace.ops)
+    assert projection.kernels == kernels > 100
+    # Without the launch term this was the roofline alone: microseconds.
+    assert roofline_seconds(estimate.stage("unet").trace, rtx3080) < 1e-4
+    assert projection.step_s == pytest.approx(kernels * rtx3080.launch_us * 1e-6)
+    note = projection.launch_note
+    assert note.startswith("launch-bound on rtx3080") and "too small" in note
+
+
+def test_sd15_on_a_gtx1650_is_bound_by_the_card_not_the_launches():
+    from bench.profiles.meta_build import meta_components
+    from models import get_spec
+
+    estimate = estimate_pipeline(meta_components(get_spec("sd15")), 512, 512, steps=1)
+    projection = project(estimate, BUILTIN["gtx1650"], "float32")
+    assert projection.launch_note is None and projection.step_s > 0.1
+
+
+def test_launch_cost_is_calibrated_from_launch_bound_rows_and_loaded(tmp_path):
+    card_bound = {**MEASURED_ROW, "projection_note": None, "projection_kernels": 900}
+    launch_bound = {**card_bound, "step_median_ms": 6.0, "projection_note": "launch-bound on rtx3080: ..."}
+    run = _saved_run(tmp_path, card_bound, launch_bound)
+    found = calibrate_from_runs([run])
+    # The launch-bound row gives 6 ms / 900 kernels and leaves the efficiency to the other row.
+    assert found == {"rtx3080": {"efficiency": 0.375, "rows": 1, "launch_us": 6.67, "launch_rows": 1}}
+
+    from bench.profiles.calibration import calibration_toml
+
+    calibration = tmp_path / "calibration.toml"
+    calibration.write_text(calibration_toml(found))
+    assert load_calibration(calibration) == {"rtx3080": Calibration(efficiency=0.375, launch_us=6.67)}
+    profile = catalogue(CPU_HOST, calibration_file=calibration)["rtx3080"]
+    assert profile.launch_us == 6.67 and "calibrated" in profile.launch_source
+    for bad, message in (("launch_us = -1", "must be in"), ("rows = 2", "misses field 'efficiency'")):
+        calibration.write_text(f"[rtx3080]\n{bad}\n")
+        with pytest.raises(ProfileError, match=message):
+            load_calibration(calibration)
+
+
+def test_a_user_profile_sets_its_launch_cost(tmp_path):
+    path = tmp_path / "cards.toml"
+    path.write_text(
+        "[mycard]\nvram_gib = 8\nbandwidth_gbs = 300\nfp32_tflops = 10\nfp16_tflops = 20\n"
+        'int8_tops = 80\ncompute_capability = "8.6"\nlaunch_us = 4.5\n'
+    )
+    card = load_profiles(path)["mycard"]
+    assert card.launch_us == 4.5 and card.launch_source.startswith("set in")
+
+
+# -- a dtype the CPU only emulates (issue 15, item 12) ------------------------------------
+@pytest.mark.parametrize(
+    ("flags", "dtype", "noted"),
+    [
+        (frozenset({"avx2"}), "bfloat16", True),
+        (frozenset({"avx2", "avx512_bf16"}), "bfloat16", False),
+        (frozenset({"avx2"}), "float32", False),
+    ],
+)
+def test_a_row_says_when_the_cpu_emulates_its_dtype(monkeypatch, flags, dtype, noted):
+    from types import SimpleNamespace
+
+    from bench.profiles.collector import dtype_native
+    from optimize import cpu_features
+
+    monkeypatch.setattr(cpu_features, "host_flags", lambda: flags)
+    run = SimpleNamespace(config=SimpleNamespace(device=torch.device("cpu")), row={"dtype": dtype})
+    note = dtype_native(run)["dtype_note"]
+    assert (note is not None) is noted
+    assert not noted or note.startswith("the CPU emulates bf16")
+    gpu_run = SimpleNamespace(config=SimpleNamespace(device=torch.device("cuda")), row={"dtype": dtype})
+    assert dtype_native(gpu_run)["dtype_note"] is None

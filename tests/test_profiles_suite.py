@@ -64,7 +64,11 @@ def test_rows_carry_profile_fit_and_projection(profiled_runs):
         assert row["profile"] == "gtx1650" and row["device_name"]
         assert row["emulated"] is False and "no GPU on this machine" in row["emulation"]
         assert row["est_peak_mem_mib"] > row["est_weights_mib"] > 0
-        assert row["fits"] is True and set(row["fits_profiles"]) >= {"gtx1650", "rtx3050", "rtx3080"}
+        assert set(row["fits_profiles"]) >= {"gtx1650", "rtx3050", "rtx3080"}
+    assert fp32["fits"] is True and fp32["fit_note"] is None
+    # the GTX 1650 has memory enough for bf16 but cannot run it: it does not fit, and why
+    assert bf16["fits"] is False and bf16["fits_profiles"]["gtx1650"] is False
+    assert bf16["fits_profiles"]["rtx3080"] is True and "gtx1650 (sm_75) has no bf16" in bf16["fit_note"]
     assert fp32["projected_latency_s"] > 0 and fp32["projected_step_ms"] > 0
     assert "roofline" in fp32["projection"] and fp32["projection_efficiency"] == 0.5
     # bf16 ran on this CPU, but the GTX 1650 cannot run it: no projected figure, and why
@@ -93,11 +97,12 @@ def test_report_reads_the_profile_columns(profiled_runs):
     frame = reports.load([profiled_runs[0] / "storage"])
     gtx = frame[frame.profile == "gtx1650"]
     assert len(gtx) == 4 and (gtx.est_peak_mem_mib > 0).all()
-    assert gtx.fits.all()
+    assert gtx[gtx.variant == "fp32"].fits.all() and not gtx[gtx.variant == "bf16"].fits.any()
     assert gtx[gtx.variant == "fp32"].projected_latency_s.notna().all()
     # variants x profiles, from one run's fits on every profile
     fits = gtx.groupby("variant")[["fits_gtx1650", "fits_rtx3050_laptop", "fits_rtx3080"]].all()
-    assert fits.shape == (2, 3) and fits.all().all()
+    assert fits.shape == (2, 3) and fits.loc["fp32"].all()
+    assert fits.loc["bf16"].tolist() == [False, True, True]  # bf16: not on Turing
 
 
 @pytest.mark.parametrize(

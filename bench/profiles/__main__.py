@@ -89,7 +89,10 @@ def calibrate(args: argparse.Namespace) -> None:
     temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     temporary.write_text(text)
     os.replace(temporary, output)  # atomically
-    summary = ", ".join(f"{name}={entry['efficiency']}" for name, entry in found.items())
+    summary = ", ".join(
+        f"{name}: " + ", ".join(f"{key}={entry[key]}" for key in ("efficiency", "launch_us") if key in entry)
+        for name, entry in found.items()
+    )
     print(f"wrote {output} ({summary})")
 
 
@@ -99,9 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     listing = sub.add_parser("list", help="list the profiles and show the detected one (the default)")
     for p in (parser, listing):
         p.add_argument("--file", default=None, help="TOML file of extra profiles")
-        p.add_argument("--calibration", default=None, help="TOML/JSON file of efficiency factors")
+        p.add_argument(
+            "--calibration", default=None, help="TOML/JSON file of efficiency factors and launch costs"
+        )
         p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    cal = sub.add_parser("calibrate", help="efficiency per profile from saved runs measured on real cards")
+    cal = sub.add_parser(
+        "calibrate", help="efficiency and launch cost per profile from runs measured on real cards"
+    )
     cal.add_argument("runs", nargs="+", help="saved run JSON files")
     cal.add_argument("--output", default=None, help="write a calibration TOML here (default: print it)")
     args = parser.parse_args(argv)

@@ -1,15 +1,20 @@
-"""Per-profile efficiency factors: read from a calibration file, or computed from measured runs.
+"""Per-profile efficiency factors and launch costs: from a calibration file, or measured runs.
 
-A calibration file (TOML or JSON) maps a profile to its efficiency:
+A calibration file (TOML or JSON) maps a profile to its efficiency, its per-kernel launch cost
+in microseconds (projection.py), or both:
 
 ```toml
 [rtx3080]
 efficiency = 0.42
+launch_us = 9.5
 ```
 
-`calibrate_from_runs` reads saved runs made on real cards (not emulated, status ok): a row
-measured `step_median_ms` where the projection at efficiency e said `projected_step_ms`, so
-the efficiency that would have matched is e x projected / measured (the median over rows).
+`calibrate_from_runs` reads saved runs made on real cards (not emulated, status ok). A row whose
+projection was bound by the card's work measured `step_median_ms` where the projection at
+efficiency e said `projected_step_ms`, so the efficiency that would have matched is
+e x projected / measured. A launch-bound row (`projection_note` set: a model too small for the
+card) says nothing about the card's efficiency; its measured step over its kernel count is the
+launch cost. Each is the median over its rows.
 """
 
 from __future__ import annotations
@@ -19,28 +24,45 @@ import math
 import statistics
 import tomllib
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.profiles.errors import ProfileError
 
 MAX_EFFICIENCY = 4.0  # above 1 only if the datasheet rate undersells the card (TF32 convolutions)
+MAX_LAUNCH_US = 1000.0  # a millisecond per kernel would be a stalled host, not a launch cost
+# The accepted fields: (example, upper bound).
+FIELDS = {"efficiency": ("0.45", MAX_EFFICIENCY), "launch_us": ("8", MAX_LAUNCH_US)}
 
 
-def _efficiency(value: Any, where: str) -> float:
-    if isinstance(value, dict):
-        if "efficiency" not in value:
-            raise ProfileError(f"{where} misses field 'efficiency' (a number, e.g. 0.45)")
-        value = value["efficiency"]
+@dataclass(frozen=True)
+class Calibration:
+    efficiency: float | None = None
+    launch_us: float | None = None
+
+
+def _field(value: Any, key: str, where: str) -> float:
+    example, high = FIELDS[key]
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ProfileError(f"{where} field 'efficiency' = {value!r} is not a number (e.g. 0.45)")
-    if not 0 < value <= MAX_EFFICIENCY:
-        raise ProfileError(f"{where} field 'efficiency' = {value!r} must be in (0, {MAX_EFFICIENCY:g}]")
+        raise ProfileError(f"{where} field {key!r} = {value!r} is not a number (e.g. {example})")
+    if not 0 < value <= high:
+        raise ProfileError(f"{where} field {key!r} = {value!r} must be in (0, {high:g}]")
     return float(value)
 
 
-def load_calibration(path: str | Path) -> dict[str, float]:
-    """Profile name -> efficiency. Raises ProfileError with one line naming the bad entry."""
+def _entry(value: Any, where: str) -> Calibration:
+    """A table with efficiency and/or launch_us (a bare number is an efficiency)."""
+    if not isinstance(value, dict):
+        return Calibration(efficiency=_field(value, "efficiency", where))
+    given = {key: _field(value[key], key, where) for key in FIELDS if key in value}
+    if not given:
+        raise ProfileError(f"{where} misses field 'efficiency' (e.g. 0.45) or 'launch_us' (e.g. 8)")
+    return Calibration(**given)
+
+
+def load_calibration(path: str | Path) -> dict[str, Calibration]:
+    """Profile name -> its calibration. Raises ProfileError with one line naming the bad entry."""
     file = Path(path).expanduser()
     try:
         text = file.read_text()
@@ -56,9 +78,7 @@ def load_calibration(path: str | Path) -> dict[str, float]:
         ) from None
     if not isinstance(data, dict):
         raise ProfileError(f"calibration file {str(file)!r} must map profile names to efficiencies")
-    return {
-        name: _efficiency(value, f"calibration file {str(file)!r}: [{name}]") for name, value in data.items()
-    }
+    return {name: _entry(value, f"calibration file {str(file)!r}: [{name}]") for name, value in data.items()}
 
 
 def _rows(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -66,8 +86,10 @@ def _rows(run: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def calibrate_from_runs(paths: list[Path]) -> dict[str, dict[str, float]]:
-    """Profile -> {"efficiency", "rows"} from rows measured natively on a card with rates."""
-    found: dict[str, list[float]] = defaultdict(list)
+    """Profile -> {"efficiency", "rows"} and/or {"launch_us", "launch_rows"} from rows measured
+    natively on a card with rates (the module docstring says which row gives which)."""
+    efficiencies: dict[str, list[float]] = defaultdict(list)
+    launches: dict[str, list[float]] = defaultdict(list)
     for path in paths:
         try:
             run = json.loads(Path(path).read_text())
@@ -75,23 +97,41 @@ def calibrate_from_runs(paths: list[Path]) -> dict[str, dict[str, float]]:
             raise ProfileError(f"run file {str(path)!r} cannot be read as JSON: {error}") from None
         for row in _rows(run):
             measured = row.get("step_median_ms")
-            projected = row.get("projected_step_ms")
-            used = row.get("projection_efficiency")
             if row.get("emulated") or row.get("status") != "ok" or row.get("device", "").startswith("cpu"):
                 continue
-            if not all(isinstance(v, int | float) and v > 0 for v in (measured, projected, used)):
+            if not _positive(measured):
                 continue
-            found[str(row.get("profile"))].append(used * projected / measured)
-    return {
-        name: {"efficiency": round(statistics.median(values), 4), "rows": len(values)}
-        for name, values in sorted(found.items())
-    }
+            profile = str(row.get("profile"))
+            kernels = row.get("projection_kernels")
+            if row.get("projection_note"):
+                if _positive(kernels):
+                    launches[profile].append(measured * 1e3 / kernels)
+                continue
+            projected = row.get("projected_step_ms")
+            used = row.get("projection_efficiency")
+            if _positive(projected) and _positive(used):
+                efficiencies[profile].append(used * projected / measured)
+    found: dict[str, dict[str, float]] = defaultdict(dict)
+    for name, values in efficiencies.items():
+        found[name].update(efficiency=round(statistics.median(values), 4), rows=len(values))
+    for name, values in launches.items():
+        found[name].update(launch_us=round(statistics.median(values), 2), launch_rows=len(values))
+    return dict(sorted(found.items()))
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def calibration_toml(calibration: dict[str, dict[str, float]]) -> str:
     lines = [
-        "# efficiency = fraction of datasheet peak reached, from measured runs (bench.profiles calibrate)"
+        "# efficiency = fraction of datasheet peak reached; launch_us = host time per kernel launch;",
+        "# both from measured runs (python -m bench.profiles calibrate)",
     ]
     for name, entry in calibration.items():
-        lines += ["", f"[{name}]", f"efficiency = {entry['efficiency']}", f"rows = {int(entry['rows'])}"]
+        lines += ["", f"[{name}]"]
+        if "efficiency" in entry:
+            lines += [f"efficiency = {entry['efficiency']}", f"rows = {int(entry['rows'])}"]
+        if "launch_us" in entry:
+            lines += [f"launch_us = {entry['launch_us']}", f"launch_rows = {int(entry['launch_rows'])}"]
     return "\n".join(lines) + "\n"

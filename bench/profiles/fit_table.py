@@ -40,10 +40,12 @@ def _row(model: str, size: int, dtype: str, estimate: PipelineEstimate, profiles
     fit_cells = []
     step_cells = []
     for profile in profiles:
-        fit = fits(estimate, profile)
-        fit_cells.append("yes" if fit else "**no**")
+        fit = fits(estimate, profile, dtype_name)
+        refused = profile.unsupported_reason(dtype_name)
+        fit_cells.append("yes" if fit else f"**no** (no {dtype})" if refused else "**no**")
         projection = project(estimate, profile, dtype_name)
-        step_cells.append("n/a" if projection.step_ms is None else f"{projection.step_ms:,.0f}")
+        step = "n/a" if projection.step_ms is None else f"{projection.step_ms:,.0f}"
+        step_cells.append(f"{step} (launch-bound)" if projection.launch_note else step)
     unet = estimate.stage("unet")
     return [
         model,

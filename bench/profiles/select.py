@@ -86,13 +86,17 @@ def catalogue(
     if host.kind == "cuda":
         profiles["host"] = host_profile(host)
     if calibration_file:
-        for name, efficiency in load_calibration(calibration_file).items():
+        for name, calibration in load_calibration(calibration_file).items():
             if name not in profiles:
                 known = ", ".join(profiles)
                 raise ProfileError(
                     f"calibration file {str(calibration_file)!r}: unknown profile {name!r}; known: {known}"
                 )
-            profiles[name] = profiles[name].with_efficiency(efficiency, f"calibrated in {calibration_file}")
+            source = f"calibrated in {calibration_file}"
+            if calibration.efficiency is not None:
+                profiles[name] = profiles[name].with_efficiency(calibration.efficiency, source)
+            if calibration.launch_us is not None:
+                profiles[name] = profiles[name].with_launch(calibration.launch_us, source)
     return profiles
 
 

@@ -21,6 +21,14 @@ MIB_PER_GIB = 1024
 # measured run (`python -m bench.profiles calibrate`).
 DEFAULT_EFFICIENCY = 0.5
 
+# Host time to issue one kernel in eager PyTorch: the op's dispatch in the framework plus
+# cudaLaunchKernel, commonly quoted at 5-10 us per op on a desktop CPU (the launch call alone is
+# 2-5 us; CUDA Graphs exist to remove exactly this cost). A GPU cannot finish a step faster than
+# the host issues its kernels, so a small model on a fast card is bound by this, not by the
+# datasheet. A priori like DEFAULT_EFFICIENCY; calibrate it per profile from a measured run of
+# a launch-bound model (`python -m bench.profiles calibrate`) or set `launch_us`.
+DEFAULT_LAUNCH_US = 8.0
+
 # VRAM a process cannot give to tensors: the CUDA context, cuBLAS/cuDNN handles and, on a
 # desktop card, what the display holds. 500 MiB is a typical figure for a PyTorch process on
 # Turing/Ampere (the context alone is 300-400 MiB); a user profile can override it.
@@ -48,6 +56,8 @@ class Profile:
     known_issues: tuple[str, ...] = ()
     efficiency: float = DEFAULT_EFFICIENCY
     efficiency_source: str = "default, uncalibrated"
+    launch_us: float = DEFAULT_LAUNCH_US  # host time to issue one kernel (see DEFAULT_LAUNCH_US)
+    launch_source: str = "default, uncalibrated"
     reserved_mib: float = DEFAULT_RESERVED_MIB
     source: str = "built-in"
     references: tuple[str, ...] = field(default=(), compare=False)
@@ -104,6 +114,9 @@ class Profile:
     def with_efficiency(self, efficiency: float, source: str) -> Profile:
         return replace(self, efficiency=efficiency, efficiency_source=source)
 
+    def with_launch(self, launch_us: float, source: str) -> Profile:
+        return replace(self, launch_us=launch_us, launch_source=source)
+
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -117,6 +130,7 @@ class Profile:
             "tensor_cores": self.tensor_cores,
             "compute_capability": self.capability_text if self.compute_capability else None,
             "efficiency": self.efficiency,
+            "launch_us": self.launch_us,
             "source": self.source,
         }
 

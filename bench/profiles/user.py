@@ -10,7 +10,8 @@ fp16_tflops = 25.4        # matrix rate with fp32 accumulation
 bf16_tflops = 25.4        # leave out for a card without bf16
 int8_tops = 101.6
 compute_capability = "8.6"
-# optional: tensor_cores (default: capability >= 7.0), efficiency, reserved_mib, known_issues
+# optional: tensor_cores (default: capability >= 7.0), efficiency, launch_us, reserved_mib,
+# known_issues
 ```
 """
 
@@ -26,6 +27,7 @@ from bench.profiles.errors import ProfileError
 from bench.profiles.table import (
     BUILTIN,
     DEFAULT_EFFICIENCY,
+    DEFAULT_LAUNCH_US,
     DEFAULT_RESERVED_MIB,
     MIB_PER_GIB,
     SPECIAL,
@@ -39,7 +41,7 @@ REQUIRED_NUMBERS = {
     "fp16_tflops": "fp16 matrix TFLOPS with fp32 accumulation",
     "int8_tops": "int8 TOPS",
 }
-OPTIONAL_NUMBERS = ("bf16_tflops", "efficiency", "reserved_mib", "fp16_acc16_tflops")
+OPTIONAL_NUMBERS = ("bf16_tflops", "efficiency", "reserved_mib", "fp16_acc16_tflops", "launch_us")
 KNOWN_FIELDS = {
     *REQUIRED_NUMBERS,
     *OPTIONAL_NUMBERS,
@@ -142,5 +144,7 @@ def _profile(name: str, table: dict[str, Any], where: str, source: str) -> Profi
         efficiency=float(efficiency or DEFAULT_EFFICIENCY),
         efficiency_source=f"set in {source}" if "efficiency" in table else "default, uncalibrated",
         reserved_mib=float(_optional(table, "reserved_mib", where, DEFAULT_RESERVED_MIB) or 0.0),
+        launch_us=float(_optional(table, "launch_us", where, DEFAULT_LAUNCH_US) or DEFAULT_LAUNCH_US),
+        launch_source=f"set in {source}" if "launch_us" in table else "default, uncalibrated",
         source=source,
     )

@@ -21,6 +21,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from optimize.cpu_features import reduce_range_for
 from optimize.errors import PassError
 from optimize.export.onnx_export import DATA_FILE, MODEL_FILE
 from optimize.export.ort_runtime import onnxruntime
@@ -107,10 +110,20 @@ def calibration_reader(samples: list[Inputs]) -> Any:
 
 
 def quantize(
-    source: Path, folder: Path, mode: str, ops: str, calibration: list[Inputs] | None = None
+    source: Path,
+    folder: Path,
+    mode: str,
+    ops: str,
+    calibration: list[Inputs] | None = None,
+    reduce_range: bool | None = None,
 ) -> Path:
-    """Write the int8 graph to `folder/model.onnx`; `calibration` is required for mode=static."""
+    """Write the int8 graph to `folder/model.onnx`; `calibration` is required for mode=static.
+
+    `reduce_range`: 7-bit weights, for x86 CPUs without VNNI (optimize/cpu_features.py); None
+    decides it for this machine's CPU."""
     onnxruntime()
+    if reduce_range is None:
+        reduce_range = reduce_range_for(torch.device("cpu"))
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     source, folder = source.resolve(), folder.resolve()  # absolute: the tools run in a scratch cwd
@@ -127,6 +140,7 @@ def quantize(
                 str(target),
                 op_types_to_quantize=op_types,
                 weight_type=QuantType.QInt8,
+                reduce_range=reduce_range,
                 use_external_data_format=True,
                 nodes_to_exclude=excluded,
                 extra_options={"MatMulConstBOnly": True},
@@ -142,6 +156,7 @@ def quantize(
                 op_types_to_quantize=op_types,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
+                reduce_range=reduce_range,
                 per_channel=True,
                 use_external_data_format=True,
                 nodes_to_exclude=excluded,

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from diffusers import DiffusionPipeline
 
+from optimize.cpu_features import int8_basis, reduce_range_for
 from optimize.export.build import (
     SessionSettings,
     ensure_exported,
@@ -67,17 +68,22 @@ class OrtInt8(RuntimePass):
             calibration = recording["unet"]
         pipeline = ensure_exported(pipeline, context.device, context.checks, recording)
         settings = SessionSettings(opt_level="all")
+        # Chosen for the device the variant is built for: an x86 CPU without VNNI saturates
+        # full-range int8 weights (optimize/cpu_features.py); the manifest says which and why.
+        reduce_range = reduce_range_for(context.device)
         report: dict[str, Any] = {
             "mode": mode,
             "ops": list(OP_SETS[self.arguments["ops"]]),
             "calibration_samples": len(calibration or []),
+            "reduce_range": reduce_range,
+            "reduce_range_basis": int8_basis(reduce_range, context.device),
             "parity": {},
         }
         for name, part in exported_components(pipeline).items():
             source = part.onnx_path
             if name == QUANTISED:
                 folder = part.workdir.path / f"{name}-int8"
-                source = quantize(source, folder, mode, self.arguments["ops"], calibration)
+                source = quantize(source, folder, mode, self.arguments["ops"], calibration, reduce_range)
             replaced = replace_graph(part, source, context.device, settings)
             report["parity"][name] = parity(replaced.runner, replaced.parity_cases)
             setattr(pipeline, name, replaced)
