@@ -8,13 +8,15 @@ is.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import torch
 
-from optimize.errors import PassUnsupported
+from optimize.errors import PassError, PassUnsupported
+from optimize.export.vram import gpu_memory_cap
 
 INSTALL_HINT = (
     'install the extra: pip install -c constraints.txt -e ".[cpu]" '
@@ -81,6 +83,63 @@ def _level(name: str) -> Any:
     }[name]
 
 
+def writes_optimized_graph(provider: str) -> bool:
+    """ORT refuses to save a graph an execution provider compiled ("Unable to serialize model as
+    it contains compiled nodes"): TensorRT's does; CUDA's and the CPU's don't."""
+    return provider != PROVIDERS["tensorrt"]
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """What an InferenceSession is made with, built without making one (so it can be checked anywhere)."""
+
+    options: Any
+    providers: list[Any]
+
+
+def session_plan(
+    device: torch.device,
+    provider: str,
+    opt_level: str = "all",
+    optimized_path: Path | None = None,
+    memory_cap: int | None = None,
+) -> SessionPlan:
+    """Options and providers. GPU providers fall back in order TensorRT -> CUDA -> CPU, so a node
+    TensorRT can't take (ORT's contrib ops) runs on CUDA, not on the CPU. `memory_cap` (bytes):
+    the CUDA arena's gpu_mem_limit and TensorRT's workspace limit."""
+    ort = onnxruntime()
+    options = ort.SessionOptions()
+    options.graph_optimization_level = _level(opt_level)
+    options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
+    if optimized_path is not None and not writes_optimized_graph(provider):
+        raise PassError(
+            f"{provider} compiles the graph into nodes ONNX Runtime cannot save; "
+            "run it without optimized_model_filepath"
+        )
+    if optimized_path is not None:
+        options.optimized_model_filepath = str(optimized_path)
+        options.add_session_config_entry(
+            "session.optimized_model_external_initializers_file_name", optimized_path.name + ".data"
+        )
+        options.add_session_config_entry(
+            "session.optimized_model_external_initializers_min_size_in_bytes", "1024"
+        )
+    if provider == PROVIDERS["cpu"]:
+        return SessionPlan(options, [provider])
+    index = device.index if device.index is not None else 0
+    cuda: dict[str, Any] = {"device_id": index}
+    if memory_cap is not None:
+        # The arena grows by what is asked, not to the next power of two, so it stops at the cap.
+        cuda.update(gpu_mem_limit=memory_cap, arena_extend_strategy="kSameAsRequested")
+    providers: list[Any] = [(PROVIDERS["cuda"], cuda), PROVIDERS["cpu"]]
+    if provider == PROVIDERS["tensorrt"]:
+        tensorrt: dict[str, Any] = {"device_id": index}
+        if memory_cap is not None:
+            tensorrt["trt_max_workspace_size"] = memory_cap
+        providers.insert(0, (provider, tensorrt))
+    return SessionPlan(options, providers)
+
+
 def make_session(
     model_path: Path,
     device: torch.device,
@@ -90,23 +149,10 @@ def make_session(
 ) -> Any:
     """An InferenceSession; with `optimized_path`, ORT also writes the optimised graph there
     (initialisers to an external file, since the sd15 UNet is over protobuf's 2 GB limit)."""
-    ort = onnxruntime()
-    options = ort.SessionOptions()
-    options.graph_optimization_level = _level(opt_level)
-    options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
-    if optimized_path is not None:
-        options.optimized_model_filepath = str(optimized_path)
-        options.add_session_config_entry(
-            "session.optimized_model_external_initializers_file_name", optimized_path.name + ".data"
-        )
-        options.add_session_config_entry(
-            "session.optimized_model_external_initializers_min_size_in_bytes", "1024"
-        )
-    providers: list[Any] = [provider]
-    if provider != PROVIDERS["cpu"]:
-        index = device.index if device.index is not None else 0
-        providers = [(provider, {"device_id": index}), PROVIDERS["cpu"]]
-    session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
+    plan = session_plan(device, provider, opt_level, optimized_path, gpu_memory_cap(device))
+    session = onnxruntime().InferenceSession(
+        str(model_path), sess_options=plan.options, providers=plan.providers
+    )
     used = session.get_providers()[0]
     if used != provider:
         warnings.warn(

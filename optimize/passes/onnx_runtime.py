@@ -24,8 +24,14 @@ from optimize.export.build import (
 from optimize.export.fp16 import fused_fp16
 from optimize.export.modules import exported_components
 from optimize.export.onnx_export import EXPORTERS, MODEL_FILE
-from optimize.export.ort_runtime import OPT_LEVELS, PROVIDERS, provider_unsupported_reason
-from optimize.export.parity import parity
+from optimize.export.ort_runtime import (
+    OPT_LEVELS,
+    PROVIDERS,
+    provider_for,
+    provider_unsupported_reason,
+    writes_optimized_graph,
+)
+from optimize.export.parity import parity, require_parity
 from optimize.formats.names import ONNX_FORMAT
 from optimize.passes.base import BuildContext, Param, Pass
 from optimize.passes.registry import register
@@ -137,8 +143,12 @@ class Ort(RuntimePass):
             folder = part.workdir.path / f"{name}-ort"
             folder.mkdir(parents=True, exist_ok=True)
             # ORT writes the graph it optimised: a cache hit loads that instead of optimising again.
-            tuned = replace_graph(part, source, context.device, settings, folder / MODEL_FILE)
-            report["parity"][name] = parity(tuned.runner, tuned.parity_cases)
+            # Not under TensorRT, whose compiled nodes ORT cannot save: the cache keeps the source graph.
+            saved = writes_optimized_graph(provider_for(context.device, settings.provider))
+            written = folder / MODEL_FILE if saved else None
+            tuned = replace_graph(part, source, context.device, settings, written)
+            report["parity"][name] = check = parity(tuned.runner, tuned.parity_cases)
+            require_parity(f"ort(precision={precision})", name, check, precision)
             setattr(pipeline, name, tuned)
         context.checks["ort"] = report
         record_providers(pipeline, context.checks)

@@ -1,7 +1,9 @@
 """`trt`: TensorRT engines for the text encoder, UNet and VAE decoder, built from the exported
 ONNX graphs with one optimisation profile over batch and resolution. On its own it exports
 first with `onnx`'s defaults; `ort-int8(mode=static)+trt(precision=int8)` builds from the
-Q/DQ graph (explicit quantisation)."""
+Q/DQ graph (explicit quantisation), rewritten into TensorRT's symmetric int8 dialect
+(qdq_tensorrt.py). Each engine's parity against torch must be within its precision's bound
+(parity.TOLERANCES), or the build fails."""
 
 from __future__ import annotations
 
@@ -10,11 +12,18 @@ from typing import Any
 import torch
 from diffusers import DiffusionPipeline
 
-from optimize.export.build import SessionSettings, ensure_exported, open_component, record_providers
+from optimize.export.build import (
+    SessionSettings,
+    ensure_exported,
+    open_component,
+    record_providers,
+)
 from optimize.export.fp16 import plain_fp16
 from optimize.export.modules import exported_components
-from optimize.export.parity import parity
+from optimize.export.parity import parity, require_parity
+from optimize.export.qdq_tensorrt import tensorrt_qdq
 from optimize.export.tensorrt_engine import ENGINE_FILE, ShapeRange, build_engine, unsupported_reason
+from optimize.export.vram import gpu_memory_cap
 from optimize.formats.names import ONNX_FORMAT
 from optimize.passes.base import BuildContext, Param, Pass
 from optimize.passes.onnx_runtime import RuntimePass, runtime_after, torch_pass_clash
@@ -55,6 +64,9 @@ class TensorRT(RuntimePass):
     def apply(self, pipeline: DiffusionPipeline, context: BuildContext) -> DiffusionPipeline:
         pipeline = ensure_exported(pipeline, context.device, context.checks)
         precision = self.arguments["precision"]
+        # An emulated profile's cap bounds the builder's workspace; the engines themselves
+        # allocate through torch, under the same cap (tensorrt_engine.py).
+        cap = gpu_memory_cap(context.device)
         report: dict[str, Any] = {"precision": precision, "engines": {}, "parity": {}}
         for name, part in exported_components(pipeline).items():
             example = part.parity_cases[0].inputs
@@ -67,16 +79,21 @@ class TensorRT(RuntimePass):
                 vae_scale=int(pipeline.vae_scale_factor),
             )
             source = part.onnx_path
-            quantised = name == "unet" and precision == "int8"
-            if precision in ("fp16", "int8") and not quantised:
+            graph_precision = "fp32" if precision == "fp32" else "fp16"
+            if name == "unet" and precision == "int8":
+                source, report["qdq"] = tensorrt_qdq(source, part.workdir.path / f"{name}-trt-qdq")
+                graph_precision = "int8"
+            elif graph_precision == "fp16":
                 source = plain_fp16(source, part.workdir.path / f"{name}-trt-fp16")
             engine = part.workdir.path / f"{name}-trt" / ENGINE_FILE
-            report["engines"][name] = build_engine(source, engine, shapes.profile(name, example))
+            profile = shapes.profile(name, example)
+            report["engines"][name] = build_engine(source, engine, profile, context.device, cap)
             runner = open_component(
                 name, engine, part.config, context.device, SessionSettings(runtime="trt"), part.workdir
             )
             runner.parity_cases = part.parity_cases
-            report["parity"][name] = parity(runner.runner, runner.parity_cases)
+            report["parity"][name] = check = parity(runner.runner, runner.parity_cases)
+            require_parity(f"trt(precision={precision})", name, check, graph_precision)
             setattr(pipeline, name, runner)
         context.checks["trt"] = report
         record_providers(pipeline, context.checks)
