@@ -19,6 +19,7 @@ from bench.profiles.offload import OffloadFailed, measure_offloaded, oom_fields
 from bench.profiles.rows import refuse_unsupported, row_fields
 from bench.schedulers import set_scheduler
 from bench.suite_config import SuiteConfig
+from bench.warmups import warmups_for
 from bench.workload import Workload
 from models import LoadedModel, load_model
 from optimize import BASELINE, Variant, VariantCache, build_variant, parse_recipe
@@ -117,7 +118,13 @@ class Suite:
         if self._variant is not None and self._variant.name == name:
             return self._variant
         self.release_variant()
-        self._variant = build_variant(self.model, parse_recipe(name), self.config.device, self.cache)
+        self._variant = build_variant(
+            self.model,
+            parse_recipe(name),
+            self.config.device,
+            self.cache,
+            warmups=warmups_for(self.config.workloads, self.config.device),
+        )
         return self._variant
 
     def reference(self, workload: Workload) -> np.ndarray | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import platform
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -90,10 +91,12 @@ def build_variant(
     cache: VariantCache,
     seed: int = 0,
     place_on_device: bool = True,
+    warmups: Mapping[str, Callable[[DiffusionPipeline], object]] | None = None,
 ) -> Variant:
     """Raises PassUnsupported (with the reason) before doing any work if the recipe can't run here.
 
-    `place_on_device=False` leaves the pipeline on the CPU (for CPU offload to move it in parts)."""
+    `place_on_device=False` leaves the pipeline on the CPU (for CPU offload to move it in parts).
+    `warmups` are the run's generations by workload label (see BuildContext.warmups)."""
     recipe.require_supported(device)
     key = variant_key(model, recipe, device)
     started = time.perf_counter()
@@ -101,9 +104,9 @@ def build_variant(
     with cache.lock(key):
         entry = cache.load(key)
         cache_hit = entry is not None
+        context = BuildContext(device=device, seed=seed, base=model.pipeline, warmups=warmups or {})
         if entry is None:
             pipeline = copy.deepcopy(model.pipeline)
-            context = BuildContext(device=device, seed=seed, base=model.pipeline)
             for step in recipe.passes:
                 pipeline = step.apply(pipeline, context)
             built = pipeline
@@ -126,7 +129,9 @@ def build_variant(
 
             entry = cache.store(key, manifest, write)
         else:
-            pipeline = variant_format.restore(model.pipeline, entry.folder, entry.manifest, recipe)
+            pipeline = variant_format.restore_in(
+                model.pipeline, entry.folder, entry.manifest, recipe, context
+            )
     if place_on_device:
         to_device(pipeline, device)
     return Variant(

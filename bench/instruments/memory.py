@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import psutil
 import torch
+
+from bench.instruments.nvml import (
+    PROCESS,
+    NvmlMemory,
+    device_handle,
+    process_used_mib,
+    utilisation_pct,
+)
 
 MIB = 1 << 20
 
@@ -58,11 +64,17 @@ class RssSampler:
 
 
 class CudaPeak:
-    """torch allocator peaks since `reset`, plus NVML's view of this process (CUDA context included)."""
+    """torch allocator peaks since `reset`, plus NVML's view of this process (CUDA context included).
+
+    NVML reads the device torch uses (by UUID, see bench/instruments/nvml.py); where NVML does not
+    list this process (containers), its figure is the device's used-memory delta since `reset`, and
+    `peak_vram_nvml_basis` says which one the row holds."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
+        self._nvml = NvmlMemory(device) if device.type == "cuda" else None
         self._nvml_peak: float | None = None
+        self._nvml_basis: str | None = None
         # GPU utilisation (NVML's % of time a kernel ran, over its last sample period), per tick.
         self._utilisation: list[int] = []
 
@@ -71,23 +83,28 @@ class CudaPeak:
             torch.cuda.synchronize(self.device)
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(self.device)
+            if self._nvml is not None:
+                self._nvml.reset()  # after empty_cache: the delta fallback starts from here
 
     def sample_nvml(self) -> None:
-        if self.device.type != "cuda":
+        if self._nvml is None:
             return
-        used = nvml_process_mib(self.device)
-        if used is not None:
-            self._nvml_peak = max(self._nvml_peak or 0.0, used)
-        busy = nvml_utilisation_pct(self.device)
+        reading = self._nvml.read()
+        if reading.mib is not None:
+            self._nvml_peak = max(self._nvml_peak or 0.0, reading.mib)
+            # One basis per row: once the process was seen, a later miss does not switch it.
+            self._nvml_basis = self._nvml_basis if self._nvml_basis == PROCESS else reading.basis
+        busy = self._nvml.utilisation()
         if busy is not None:
             self._utilisation.append(busy)
 
-    def read(self) -> dict[str, float | None]:
+    def read(self) -> dict[str, float | str | None]:
         if self.device.type != "cuda":
             return {
                 "peak_vram_allocated_mib": None,
                 "peak_vram_reserved_mib": None,
                 "peak_vram_nvml_mib": None,
+                "peak_vram_nvml_basis": None,
                 "gpu_util_pct": None,
             }
         self.sample_nvml()
@@ -96,48 +113,20 @@ class CudaPeak:
             "peak_vram_allocated_mib": torch.cuda.max_memory_allocated(self.device) / MIB,
             "peak_vram_reserved_mib": torch.cuda.max_memory_reserved(self.device) / MIB,
             "peak_vram_nvml_mib": self._nvml_peak,
+            "peak_vram_nvml_basis": self._nvml_basis,
             # The whole device's utilisation: other processes' kernels count too (NVML has no
             # per-process figure on most drivers); the mean over the sampled ticks.
             "gpu_util_pct": sum(samples) / len(samples) if samples else None,
         }
 
 
-@functools.cache
-def _nvml() -> Any | None:
-    """The initialised pynvml module, or None when NVML (nvidia-ml-py) is absent or unusable."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:  # ImportError, or NVMLError when no driver: both mean "no NVML figure".
-        return None
-    return pynvml
-
-
 def nvml_process_mib(device: torch.device) -> float | None:
     """Memory NVML attributes to this process on `device` (CUDA context included), or None."""
-    pynvml = _nvml()
-    if pynvml is None:
-        return None
-    try:
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        processes: list[Any] = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
-    except pynvml.NVMLError:
-        return None
-    pid = os.getpid()
-    used = [p.usedGpuMemory for p in processes if p.pid == pid and p.usedGpuMemory]
-    return used[0] / MIB if used else None
+    handle = device_handle(device)
+    return process_used_mib(handle, os.getpid()) if handle is not None else None
 
 
 def nvml_utilisation_pct(device: torch.device) -> int | None:
     """NVML's GPU utilisation of `device` (percent of the last sample period a kernel ran), or None."""
-    pynvml = _nvml()
-    if pynvml is None:
-        return None
-    try:
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        rates = pynvml.nvmlDeviceGetUtilizationRates(pynvml.nvmlDeviceGetHandleByIndex(index))
-    except pynvml.NVMLError:
-        return None
-    return int(rates.gpu)
+    handle = device_handle(device)
+    return utilisation_pct(handle) if handle is not None else None

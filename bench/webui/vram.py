@@ -13,7 +13,7 @@ import socket
 import threading
 from typing import Any
 
-from bench.instruments.memory import MIB, _nvml
+from bench.instruments.nvml import MIB, nvml
 
 INTERVAL_S = 0.01
 
@@ -29,7 +29,8 @@ def is_local(host: str) -> bool:
 
 
 def _device_used_mib(pynvml: Any) -> float:
-    """Memory used on every GPU of this machine together, MiB."""
+    """Memory used on every GPU of this machine together, MiB: the server may use any of them
+    (its CUDA_VISIBLE_DEVICES is not ours), so NVML's whole-machine list is the honest scope."""
     count = pynvml.nvmlDeviceGetCount()
     handles = [pynvml.nvmlDeviceGetHandleByIndex(index) for index in range(count)]
     return sum(pynvml.nvmlDeviceGetMemoryInfo(handle).used for handle in handles) / MIB
@@ -51,7 +52,7 @@ class DeviceMemorySampler:
                 f"not measured: the server {host!r} is not on this machine (NVML sees local GPUs only)"
             )
             return
-        pynvml = _nvml()
+        pynvml = nvml()
         if pynvml is None:
             self.note = "not measured: NVML unavailable (nvidia-ml-py not installed, or no NVIDIA driver)"
             return

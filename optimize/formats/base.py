@@ -18,6 +18,7 @@ from diffusers import DiffusionPipeline
 from optimize.errors import PassError
 
 if TYPE_CHECKING:
+    from optimize.passes.base import BuildContext
     from optimize.recipe import Recipe
 
 
@@ -33,6 +34,18 @@ class VariantFormat(ABC):
         self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
     ) -> DiffusionPipeline:
         """A runnable pipeline from the artefacts; `base` is the unmodified model (don't mutate it)."""
+
+    def restore_in(
+        self,
+        base: DiffusionPipeline,
+        folder: Path,
+        manifest: dict[str, Any],
+        recipe: Recipe,
+        context: BuildContext,
+    ) -> DiffusionPipeline:
+        """`restore` for this build's device and workloads (a cache hit of a build for them);
+        formats whose restore depends on them (compile's warm-up) override this."""
+        return self.restore(base, folder, manifest, recipe)
 
 
 FORMATS: dict[str, VariantFormat] = {}

@@ -16,6 +16,7 @@ from optimize.formats.base import VariantFormat, register_format
 from optimize.formats.names import COMPILED_FORMAT
 from optimize.formats.onnx import device_from_label
 from optimize.formats.state_dict import StateDictFormat
+from optimize.passes.base import BuildContext
 
 if TYPE_CHECKING:
     from optimize.recipe import Recipe
@@ -36,13 +37,24 @@ class CompiledFormat(VariantFormat):
     def restore(
         self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
     ) -> DiffusionPipeline:
+        context = BuildContext(device=device_from_label(manifest["device"]), base=base)
+        return self.restore_in(base, folder, manifest, recipe, context)
+
+    def restore_in(
+        self,
+        base: DiffusionPipeline,
+        folder: Path,
+        manifest: dict[str, Any],
+        recipe: Recipe,
+        context: BuildContext,
+    ) -> DiffusionPipeline:
+        # The device and workloads of this run (cuda:1 stays cuda:1), not the first build's.
         pipeline = StateDictFormat().restore(base, folder, manifest, recipe)
         settings = manifest["checks"]["compile"]
-        device = device_from_label(manifest["device"])
-        to_device(pipeline, device)
+        to_device(pipeline, context.device)
         started = time.perf_counter()
         compile_pipeline(pipeline, settings["mode"], settings["dynamic"])
-        warm = warm_up(pipeline, device)
+        warm = warm_up(pipeline, context.device, context.warmups)
         # What this load's compile cost (the manifest keeps the first build's figure).
         pipeline.compile_reload = {**warm, "compile_s": time.perf_counter() - started}
         return pipeline

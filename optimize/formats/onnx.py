@@ -25,6 +25,7 @@ from optimize.formats.base import VariantFormat, register_format
 from optimize.formats.names import ONNX_FORMAT
 
 if TYPE_CHECKING:
+    from optimize.passes.base import BuildContext
     from optimize.recipe import Recipe
 
 
@@ -68,7 +69,22 @@ class OnnxFormat(VariantFormat):
     def restore(
         self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
     ) -> DiffusionPipeline:
-        device = device_from_label(manifest["device"])
+        return self._open(base, folder, manifest, device_from_label(manifest["device"]))
+
+    def restore_in(
+        self,
+        base: DiffusionPipeline,
+        folder: Path,
+        manifest: dict[str, Any],
+        recipe: Recipe,
+        context: BuildContext,
+    ) -> DiffusionPipeline:
+        # Sessions and engines on the device this run was given (cuda:1), not the current one.
+        return self._open(base, folder, manifest, context.device)
+
+    def _open(
+        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], device: torch.device
+    ) -> DiffusionPipeline:
         replacements: dict[str, torch.nn.Module] = {}
         for name, item in manifest["graphs"].items():
             settings = SessionSettings(**item["settings"])

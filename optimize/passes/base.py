@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -54,6 +55,10 @@ class BuildContext:
     base: DiffusionPipeline | None = None
     # Build-time checks (parity, forward check, ...) recorded in the variant's manifest.
     checks: dict[str, Any] = field(default_factory=dict)
+    # The run's own generations by workload label, each run on the pipeline it is given: a pass
+    # whose result depends on input shapes (compile) runs them in the build, so no recompilation
+    # lands in a first or timed call. Empty (the default): the pass warms up at its own shape.
+    warmups: Mapping[str, Callable[[DiffusionPipeline], object]] = field(default_factory=dict)
 
 
 class Pass(ABC):

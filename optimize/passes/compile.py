@@ -45,6 +45,6 @@ class Compile(Pass):
         context.checks["compile"] = {
             "mode": self.arguments["mode"],
             "dynamic": self.arguments["dynamic"],
-            **warm_up(pipeline, context.device),
+            **warm_up(pipeline, context.device, context.warmups),
         }
         return pipeline

@@ -11,6 +11,21 @@ from optimize.components import torch_components
 from optimize.passes.base import BuildContext, Pass
 from optimize.passes.registry import register
 
+# bf16 arithmetic in hardware starts with Ampere (sm_80). Older cards (Turing, sm_75) run bf16
+# tensors through emulation, which torch.cuda.is_bf16_supported() counts as support.
+BF16_MIN_CAPABILITY = (8, 0)
+
+
+def bf16_unsupported_reason(capability: tuple[int, int], name: str) -> str | None:
+    """Why a CUDA device of this compute capability cannot run bf16 natively, or None if it can."""
+    if tuple(capability) >= BF16_MIN_CAPABILITY:
+        return None
+    major, minor = capability
+    return (
+        f"bf16 needs compute capability 8.0+ (Ampere or newer); {name} is {major}.{minor}, "
+        "where bf16 is only emulated"
+    )
+
 
 class _DtypeCast(Pass):
     dtype: ClassVar[torch.dtype]
@@ -52,7 +67,10 @@ class Bf16(_DtypeCast):
     sets_dtype = torch.bfloat16
 
     def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            name = torch.cuda.get_device_name(device)
-            return f"bf16 needs compute capability 8.0+ (Ampere or newer); {name} has none"
+        if device.type == "cuda":
+            # The device the variant is built for, not the current one (is_bf16_supported's).
+            capability = torch.cuda.get_device_capability(device)
+            reason = bf16_unsupported_reason(capability, torch.cuda.get_device_name(device))
+            if reason:
+                return reason
         return super().unsupported_reason(device, earlier)
