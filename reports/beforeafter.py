@@ -27,8 +27,8 @@ import pandas as pd
 from reports import frames, output
 from reports.errors import ReportError
 from reports.loader import load
-from reports.plots import new_figure, to_png
-from reports.recommend import measured_on_profile, recommend
+from reports.plots import finite, new_figure, to_png
+from reports.recommend import measured_on_profile, non_negative, recommend
 
 PROMPTS = 100
 BY = ("profile", "machine")
@@ -139,7 +139,8 @@ def table(found: list[Pair], by: str) -> pd.DataFrame:
                     "basis": basis,
                 }
             )
-    return pd.DataFrame(lines)
+    columns = ["model", "workload", by, "baseline", "status", "figure", "before", "after", "delta_pct"]
+    return pd.DataFrame(lines, columns=[*columns, "basis"])  # the columns even when no figure was measured
 
 
 def recommendations(df: pd.DataFrame, max_fid_increase: float | None, min_psnr: float | None) -> pd.DataFrame:
@@ -198,7 +199,13 @@ def to_markdown(long: pd.DataFrame, recipe: str, by: str, recs: pd.DataFrame) ->
 def plot(long: pd.DataFrame, recipe: str, by: str) -> bytes:
     """Per model x workload: generation time before and after (log scale: a CPU's seconds and a
     projected GPU's milliseconds share an axis) and the speed-up, grouped by profile or machine."""
-    times = long[long["figure"] == dict(FIGURES)["generation_s"]]
+    times = long[long["figure"] == dict(FIGURES)["generation_s"]].copy()
+    # A log axis has no place for zero, negative or non-finite times: those bars are left out.
+    for side in ("before", "after"):
+        times[side] = finite(times[side]).where(lambda seconds: seconds > 0)
+    times = times[times["before"].notna() | times["after"].notna()]
+    if times.empty:
+        raise ReportError("no generation time (measured or projected) before or after: nothing to plot")
     groups = list(times.groupby(["model", "workload"], sort=False))
     width = max(4.0, 1.3 * times[by].nunique() + 1.5)
     figure = new_figure(2 * width, 3.4 * len(groups))
@@ -239,8 +246,8 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     parser.add_argument(
         "--by", default="profile", choices=BY, help="one table per profile (default) or machine"
     )
-    parser.add_argument("--max-fid-increase", type=float, help="quality bound for the recommendations")
-    parser.add_argument("--min-psnr", type=float, help="quality bound for the recommendations, dB")
+    parser.add_argument("--max-fid-increase", type=non_negative, help="quality bound for the recommendations")
+    parser.add_argument("--min-psnr", type=non_negative, help="quality bound for the recommendations, dB")
     parser.add_argument(
         "--output-dir", type=Path, help="write beforeafter.md and beforeafter.png there (default: print)"
     )

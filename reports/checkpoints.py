@@ -26,7 +26,7 @@ import pandas as pd
 from reports import frames, output
 from reports.errors import ReportError
 from reports.loader import load
-from reports.plots import new_figure, to_png
+from reports.plots import finite, new_figure, to_png
 
 TABLE_NAME = "checkpoints.md"
 PLOT_NAME = "checkpoints.png"
@@ -45,7 +45,7 @@ class CheckpointTable:
     @property
     def best(self) -> pd.Series | None:
         """The checkpoint with the lowest FID (then the lowest KID), or None without any FID."""
-        scored = self.rows[self.rows["fid"].notna()]
+        scored = self.rows[finite(self.rows["fid"]).notna()]  # an infinite FID is no score
         if scored.empty:
             return None
         return scored.sort_values(["fid", "kid"], kind="stable", na_position="last").iloc[0]
@@ -156,7 +156,9 @@ def render_markdown(table: CheckpointTable) -> str:
 
 def render_plot(table: CheckpointTable) -> bytes:
     """FID (left) and IS or KID (right) against step, the best checkpoint ringed."""
-    rows = table.rows
+    rows = table.rows.copy()
+    for column in ("fid", "kid", "is"):
+        rows[column] = finite(rows[column])  # NaN or infinite: not placed (the table shows it)
     figure = new_figure(7.5, 4.8)
     left = figure.add_subplot()
     right = left.twinx()

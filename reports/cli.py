@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import NoReturn
 
+import numpy as np
+
 from reports import (
     beforeafter,
     checkpoints,
@@ -80,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with warnings.catch_warnings(record=True) as caught:
+    # A saved run may hold NaN or infinite figures (JSON allows them): arithmetic on them gives
+    # NaN, printed as an empty cell, and numpy's "invalid value" warnings would only be noise.
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         warnings.simplefilter("always", ReportWarning)
         try:
             status = args.run(args)
@@ -97,9 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_warnings(caught: list[warnings.WarningMessage]) -> None:
+    said: set[str] = set()
     for item in caught:
         if issubclass(item.category, ReportWarning):
-            print(f"warning: {item.message}", file=sys.stderr)
+            # A command that shapes the same runs several times (html) warns several times.
+            if str(item.message) not in said:
+                said.add(str(item.message))
+                print(f"warning: {item.message}", file=sys.stderr)
         else:  # not ours: show it as Python would have
             warnings.showwarning(item.message, item.category, item.filename, item.lineno)
     caught.clear()

@@ -48,7 +48,7 @@ LONG_COLUMNS = [
 
 def delta(df: pd.DataFrame, latest_only: bool = False) -> pd.DataFrame:
     """One line per (non-baseline variant, figure): before, after, their difference and Δ%."""
-    df = frames.normalised(df)
+    df = frames.first_per_run(frames.normalised(df))  # a variant is a column of its table: once each
     base = frames.baseline_rows(df)
     if latest_only:
         df = frames.latest_runs(df)

@@ -55,7 +55,7 @@ def family_frame(df: pd.DataFrame) -> pd.DataFrame:
     df = frames.latest(df, frames.KEY).copy()
     # Failure rows carry no family (no collector ran for them): the model's other rows know it.
     known = df.dropna(subset=["family"]).drop_duplicates("model").set_index("model")["family"]
-    df["family"] = df["family"].fillna(df["model"].map(known))
+    df["family"] = df["family"].fillna(df["model"].map(known).astype(df["family"].dtype))
     models = list(dict.fromkeys(df["model"]))
     df["_model"] = df["model"].map(models.index)
     baselines = df["variant"] == df["baseline_variant"]
@@ -112,12 +112,15 @@ def report_markdown(frame: pd.DataFrame) -> str:
 def family_plot(frame: pd.DataFrame) -> bytes:
     """Three panels of horizontal bars (latency with its IQR, peak memory, params), one bar
     per model and variant that ran ok, coloured by family."""
-    ok = frame[(frame["status"] == "ok") & frame["latency_median_s"].notna()].copy()
+    latency = plots.finite(frame["latency_median_s"])
+    ok = frame[(frame["status"] == "ok") & (latency >= 0)].copy()  # NaN, inf, below 0: not a time
     if ok.empty:
-        raise ReportError("no variant ran ok in these runs: nothing to plot")
+        raise ReportError("no variant ran ok with a latency in these runs: nothing to plot")
     # Device memory where a GPU measured it, else the process's RAM.
-    ok["memory"] = ok["peak_vram_mib"].where(ok["peak_vram_mib"].notna(), ok["peak_ram_mib"])
-    ok["params"] = ok["params"].astype("float64") / 1e6
+    vram, ram = plots.finite(ok["peak_vram_mib"]), plots.finite(ok["peak_ram_mib"])
+    ok["memory"] = vram.where(vram.notna(), ram)
+    ok["params"] = plots.finite(ok["params"]) / 1e6
+    ok["latency_iqr_s"] = plots.finite(ok["latency_iqr_s"]).clip(lower=0.0)
     labels = [f"{m} · {v}" for m, v in zip(ok["model"], ok["variant"], strict=True)]
     families = [f if isinstance(f, str) else "unknown" for f in ok["family"]]
     order = [f for f in FAMILY_ORDER if f in families] + sorted(set(families) - set(FAMILY_ORDER))

@@ -13,9 +13,12 @@ Every command answers "this variant, against what?" the same way, so the rules l
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import pandas as pd
+
+from reports.errors import ReportWarning
 
 KEY = ["model", "workload", "profile", "variant"]
 DEFAULT_BASELINE = "fp32"  # the suite's baseline recipe (optimize.recipe.BASELINE), for runs that omit it
@@ -42,6 +45,26 @@ def normalised(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def first_per_run(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per key in each run (of a normalised frame): the first, with a warning naming the rest.
+
+    A run holding one key twice (a benchmark saved twice) gives two rows that no table keyed by
+    variant can tell apart. The gate refuses such a run instead: it must not guess.
+    """
+    twice = df.duplicated([*KEY, "machine", "run", "source"], keep="first")
+    if not twice.any():
+        return df
+    for run, rows in df[twice].groupby("run", sort=False):
+        variants = ", ".join(dict.fromkeys(rows["variant"]))
+        warnings.warn(
+            f"run {run or '?'} holds {len(rows)} more row(s) with the same model, workload, profile and "
+            f"variant as an earlier row ({variants}): the first of each is used",
+            ReportWarning,
+            stacklevel=3,
+        )
+    return df[~twice]
+
+
 def missing_columns(df: pd.DataFrame, names: Sequence[str]) -> list[str]:
     """The names among ``names`` that hold no value in any row (absent or all NaN)."""
     return [name for name in names if name not in df.columns or df[name].isna().all()]
@@ -61,7 +84,12 @@ def latest_runs(df: pd.DataFrame) -> pd.DataFrame:
     """Only the rows of each machine's newest run."""
     newest = newest_first(df).drop_duplicates(["machine"], keep="first")
     keep = set(zip(newest["machine"], newest["run"], strict=True))
-    return df[[pair in keep for pair in zip(df["machine"], df["run"], strict=True)]]
+    # A boolean Series, not a list: an empty list would select no columns instead of no rows.
+    return df[
+        pd.Series(
+            [pair in keep for pair in zip(df["machine"], df["run"], strict=True)], index=df.index, dtype=bool
+        )
+    ]
 
 
 def baseline_rows(df: pd.DataFrame) -> pd.DataFrame:

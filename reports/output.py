@@ -94,16 +94,24 @@ def write_report(folder: Path, stem: str, markdown: str, plot: Callable[[], byte
     """`stem.md` and `stem.png` in `folder`, each written atomically, and say so on stdout.
 
     The table is written first and stands on its own: a plot that cannot be drawn (matplotlib
-    missing, nothing ran) leaves a note on stderr, not a failed command.
+    missing, nothing ran, figures matplotlib refuses) leaves a note on stderr, not a failed command.
     """
     table = folder / f"{stem}.md"
     write_bytes(markdown.encode("utf-8"), table)
     print(f"wrote {table}")
     try:
         png = plot()
-    except ReportError as why:
-        print(f"note: {stem}.png not written: {why}", file=sys.stderr)
+    except Exception as error:  # whatever stops the drawing, the table is written and stands
+        print(f"note: {stem}.png not written: {plot_failure(error)}", file=sys.stderr)
         return
     image = folder / f"{stem}.png"
     write_bytes(png, image)
     print(f"wrote {image}")
+
+
+def plot_failure(error: Exception) -> str:
+    """Why a plot was not drawn, in one line: our own reason as is; anything else (matplotlib
+    refusing the data) named as the error it was, so that it can be reported and fixed."""
+    if isinstance(error, ReportError):
+        return str(error)
+    return f"the plot could not be drawn ({type(error).__name__}: {' '.join(str(error).split())})"

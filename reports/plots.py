@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -37,6 +37,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("other_s", "rest of the generation"),
 )
 POINT_KEY = ["machine", "model", "workload", "profile", "variant"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,16 @@ def to_png(figure: Any) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def finite(values: pd.Series) -> pd.Series:
+    """``values`` as floats with NaN where a figure is not a finite number.
+
+    JSON lets a saved run hold NaN and infinities; matplotlib cannot place them (an infinite
+    point stretches the axis to nothing), so a plot leaves them out and the table shows them.
+    """
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+    return numbers.where(numbers.abs() < float("inf"))
 
 
 def points(df: pd.DataFrame) -> pd.DataFrame:
@@ -91,16 +102,35 @@ def tradeoff_plots(df: pd.DataFrame) -> tuple[list[Plot], list[str]]:
         return plots, ["no variant ran ok in these runs: nothing to plot"]
     for profile, group in data.groupby("profile", sort=False):
         label = profile or "no profile"
-        if group["fid"].notna().any():
-            plots.append(_tradeoff(group, "fid", "FID (lower is better)", f"latency_vs_fid_{label}", label))
+        # Only rows with a finite latency can be placed at all.
+        group = group[finite(group["latency_median_s"]).notna()]
+        if finite(group["fid"]).notna().any():
+            name = f"latency_vs_fid_{label}"
+            plot = _drawn(notes, name, _tradeoff, group, "fid", "FID (lower is better)", name, label)
+            plots += [plot] if plot else []
         else:
             notes.append(f"latency vs FID for {label}: no FID in these runs")
-        memory = next(((c, t) for c, t in MEMORY_COLUMNS if c in group and group[c].notna().any()), None)
+        measured = [c for c in MEMORY_COLUMNS if c[0] in group and finite(group[c[0]]).notna().any()]
+        memory = measured[0] if measured else None
         if memory is None:
             notes.append(f"latency vs peak memory for {label}: no memory figure in these runs")
         else:
-            plots.append(_tradeoff(group, memory[0], memory[1], f"latency_vs_memory_{label}", label))
+            name = f"latency_vs_memory_{label}"
+            plot = _drawn(notes, name, _tradeoff, group, memory[0], memory[1], name, label)
+            plots += [plot] if plot else []
     return plots, notes
+
+
+def _drawn(notes: list[str], name: str, draw: Callable[..., T], *args: Any) -> T | None:
+    """``draw(*args)``, or None and a note when matplotlib refuses it: one plot must not sink the
+    others, nor the HTML page's tables. A missing matplotlib still raises (said once, by the caller)."""
+    try:
+        return draw(*args)
+    except ReportError:
+        raise
+    except Exception as error:
+        notes.append(f"{name}: {output.plot_failure(error)}")
+        return None
 
 
 def _tradeoff(group: pd.DataFrame, column: str, y_label: str, name: str, profile: str) -> Plot:
@@ -109,7 +139,7 @@ def _tradeoff(group: pd.DataFrame, column: str, y_label: str, name: str, profile
     series = list(group.groupby(["machine", "model", "workload"], sort=False))
     colours = [f"C{i % 10}" for i in range(len(series))]
     for colour, ((machine, model, workload), rows) in zip(colours, series, strict=True):
-        rows = rows[rows["latency_median_s"].notna() & rows[column].notna()]
+        rows = rows[finite(rows["latency_median_s"]).notna() & finite(rows[column]).notna()]
         if rows.empty:
             continue
         x = list(rows["latency_median_s"])
@@ -143,13 +173,15 @@ def _tradeoff(group: pd.DataFrame, column: str, y_label: str, name: str, profile
 def stage_plot(df: pd.DataFrame) -> tuple[Plot | None, str | None]:
     """Stacked horizontal bars of where a generation's time goes, per variant."""
     data = points(df)
-    data = data[data["latency_median_s"].notna()]
-    if data.empty or data[["text_encoder_s", "step_median_ms", "vae_decode_s"]].isna().all().all():
+    data = data[finite(data["latency_median_s"]).notna()]
+    stage_columns = ["text_encoder_s", "step_median_ms", "vae_decode_s"]
+    if data.empty or data[stage_columns].apply(finite).isna().all().all():
         return None, "per-stage times: no stage timings in these runs"
+    # A stage time that is not a finite, non-negative figure draws as no bar, not as a broken axis.
     stages = pd.DataFrame(index=data.index)
-    stages["text_encoder_s"] = data["text_encoder_s"].fillna(0.0)
-    stages["denoise_s"] = (data["step_median_ms"] * data["steps"].astype("float64") / 1000.0).fillna(0.0)
-    stages["vae_decode_s"] = data["vae_decode_s"].fillna(0.0)
+    stages["text_encoder_s"] = _seconds(data["text_encoder_s"])
+    stages["denoise_s"] = _seconds(data["step_median_ms"] * data["steps"].astype("float64") / 1000.0)
+    stages["vae_decode_s"] = _seconds(data["vae_decode_s"])
     # Medians of parts don't add up to the median of the whole exactly; the rest is never negative.
     stages["other_s"] = (data["latency_median_s"] - stages.sum(axis=1)).clip(lower=0.0)
     several = {column: data[column].nunique() > 1 for column in ("machine", "model", "workload", "profile")}
@@ -169,6 +201,10 @@ def stage_plot(df: pd.DataFrame) -> tuple[Plot | None, str | None]:
     return Plot("stages", "Where the time goes, per stage", to_png(figure)), None
 
 
+def _seconds(values: pd.Series) -> pd.Series:
+    return finite(values).clip(lower=0.0).fillna(0.0)
+
+
 def _bar_label(row: pd.Series, several: dict[str, bool]) -> str:
     parts = [row["variant"]]
     for column in ("profile", "model", "workload", "machine"):
@@ -179,7 +215,7 @@ def _bar_label(row: pd.Series, several: dict[str, bool]) -> str:
 
 def all_plots(df: pd.DataFrame) -> tuple[list[Plot], list[str]]:
     plots, notes = tradeoff_plots(df)
-    stages, note = stage_plot(df)
+    stages, note = _drawn(notes, "stages", stage_plot, df) or (None, None)
     if stages is not None:
         plots.append(stages)
     if note:

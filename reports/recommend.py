@@ -117,6 +117,9 @@ def _judge(
     latency = row["latency_median_s"] if measured else row["projected_latency_s"]
     if pd.isna(latency):
         return None, f"no latency for this profile: measured on {row['device']}, and no projected latency"
+    if not math.isfinite(latency) or latency < 0:
+        # A saved run may hold any float; -inf would otherwise be "the fastest".
+        return None, f"its latency {output.number(latency)} s is not a time"
     is_baseline = row["variant"] == row["baseline_variant"]
     psnr = math.inf if is_baseline else row["psnr_vs_baseline"]
     if min_psnr is not None:
@@ -233,14 +236,15 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     )
     parser.add_argument("--profile", required=True, metavar="NAME", help="hardware profile (as in the runs)")
     parser.add_argument(
-        "--max-fid-increase", type=_non_negative, metavar="X", help="FID points over the baseline"
+        "--max-fid-increase", type=non_negative, metavar="X", help="FID points over the baseline"
     )
-    parser.add_argument("--min-psnr", type=_non_negative, metavar="Y", help="dB against the baseline image")
+    parser.add_argument("--min-psnr", type=non_negative, metavar="Y", help="dB against the baseline image")
     parser.add_argument("--output", type=Path, help="write to FILE instead of stdout")
     parser.set_defaults(run=run)
 
 
-def _non_negative(text: str) -> float:
+def non_negative(text: str) -> float:
+    """An option's finite number >= 0 (argparse type): NaN would pass every comparison unnoticed."""
     try:
         value = float(text)
     except ValueError:

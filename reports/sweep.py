@@ -17,7 +17,7 @@ import pandas as pd
 from reports import frames, output
 from reports.errors import ReportError
 from reports.loader import load
-from reports.plots import new_figure, to_png
+from reports.plots import finite, new_figure, to_png
 
 AXES = ("steps", "guidance", "scheduler", "resolution", "batch", "seed", "prompt")
 FIGURES = (
@@ -90,9 +90,11 @@ def sweep_plot(table: pd.DataFrame) -> bytes:
     """One panel per swept axis: median latency against the axis' values, a line per variant,
     the other axes held at their base values (so a panel shows that axis alone)."""
     axes = swept_axes(table)
-    ok = table[table["status"] == "ok"]
+    if "latency_median_s" not in table.columns:  # the table leaves out figures no row has
+        raise ReportError("no row of the sweep has a latency: nothing to plot")
+    ok = table[(table["status"] == "ok") & finite(table["latency_median_s"]).notna()]
     if ok.empty:
-        raise ReportError("no row of the sweep ran (status ok): nothing to plot")
+        raise ReportError("no row of the sweep ran (status ok) with a finite latency: nothing to plot")
     base = base_values(ok, axes)
     figure = new_figure(4.2 * len(axes), 3.6)
     panels = figure.subplots(1, len(axes), squeeze=False)[0]

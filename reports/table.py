@@ -73,11 +73,13 @@ def _markdown(df: pd.DataFrame) -> str:
     cells = df.astype(object).where(df.notna(), None)
     # tabulate also parses strings that look like numbers (run "0001" -> 1): only let it
     # parse (and right-align) the truly numeric columns.
-    text_columns = [
+    text_columns: list[int] | bool = [
         i
         for i, name in enumerate(df.columns)
         if not pd.api.types.is_numeric_dtype(df[name]) or pd.api.types.is_bool_dtype(df[name])
     ]
+    if df.empty:
+        text_columns = True  # no cell to parse; tabulate's per-column list fails on an empty table
     return cells.to_markdown(index=False, missingval="", disable_numparse=text_columns) + "\n"
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from reports import output
 from reports.errors import ReportError
 from reports.loader import load
-from reports.plots import new_figure, to_png
+from reports.plots import finite, new_figure, to_png
 
 VARIANT = re.compile(r"webui\(concurrency=(\d+)\)")
 # One line in the plot per run file (its path: two folders may both hold a 0001_webui), model, workload.
@@ -135,6 +135,10 @@ def plot(rows: pd.DataFrame) -> bytes:
     figure = new_figure(10, 4)
     latency_axes, throughput_axes = figure.subplots(1, 2)
     names = _run_names(rows)
+    rows = rows.copy()
+    # NaN or infinite figures cannot be placed: those points are left out (the table has them).
+    for column in ("latency_median_s", "latency_q1_s", "latency_q3_s", "throughput_ips"):
+        rows[column] = finite(rows[column])
     for (source, model, workload), series in rows.groupby(SERIES, sort=False):
         label = f"{names[source]} {model} {workload}"
         ok = series[series["latency_median_s"].notna()]
@@ -142,9 +146,10 @@ def plot(rows: pd.DataFrame) -> bytes:
             latency_axes.errorbar(
                 ok["concurrency"],
                 ok["latency_median_s"],
+                # Quartiles on the wrong side of the median (a damaged run) draw no whisker.
                 yerr=[
-                    ok["latency_median_s"] - ok["latency_q1_s"],
-                    ok["latency_q3_s"] - ok["latency_median_s"],
+                    (ok["latency_median_s"] - ok["latency_q1_s"]).clip(lower=0.0).fillna(0.0),
+                    (ok["latency_q3_s"] - ok["latency_median_s"]).clip(lower=0.0).fillna(0.0),
                 ],
                 marker="o",
                 capsize=3,
