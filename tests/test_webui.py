@@ -13,8 +13,10 @@ import socket
 import statistics
 import struct
 import threading
+import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import torch
 from PIL import Image
 
 import reports
+from bench.errors import BenchError
 from bench.studies import cli as studies_cli
 from bench.webui import png, serve
 from bench.webui.client import Endpoint, Txt2Img, get_json, model_name, parse_url, txt2img
@@ -91,35 +94,49 @@ def canned() -> Iterator[type[_Canned]]:
     httpd.server_close()
 
 
-@pytest.fixture
-def raw_socket_server() -> Iterator[tuple[str, list[bytes]]]:
-    """A TCP server that sends whatever bytes are in the list (nothing: it never answers)."""
+@contextmanager
+def loopback(handle: Callable[[socket.socket, threading.Event], None]) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 calling `handle(connection, stop)` for each connection, in its own
+    thread; yields its URL; on exit `stop` is set and the server is gone."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    replies: list[bytes] = []
+    listener.settimeout(0.1)
     stop = threading.Event()
 
     def serve() -> None:
-        listener.settimeout(0.1)
         while not stop.is_set():
             try:
                 connection, _ = listener.accept()
             except OSError:
                 continue
-            with connection:
-                connection.recv(65536)
-                if replies:
-                    connection.sendall(replies[0])
-                else:
-                    stop.wait(5)  # hang: the client must time out first
+            threading.Thread(target=handle, args=(connection, stop), daemon=True).start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}", replies
-    stop.set()
-    thread.join()
-    listener.close()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+@pytest.fixture
+def raw_socket_server() -> Iterator[tuple[str, list[bytes]]]:
+    """A TCP server that sends whatever bytes are in the list (nothing: it never answers)."""
+    replies: list[bytes] = []
+
+    def answer(connection: socket.socket, stop: threading.Event) -> None:
+        with connection:
+            connection.recv(65536)
+            if replies:
+                connection.sendall(replies[0])
+            else:
+                stop.wait(5)  # hang: the client must time out first
+
+    with loopback(answer) as url:
+        yield url, replies
 
 
 def _png_bytes(width: int, height: int) -> bytes:
@@ -229,6 +246,70 @@ def test_a_hanging_server_times_out(raw_socket_server: tuple[str, list[bytes]]) 
     assert not reply.ok and reply.reason.startswith("timed out after 0.5 s")
 
 
+TRICKLE_FOR_S = 20.0  # how long the trickling server keeps a connection going, at most
+
+
+@pytest.fixture
+def trickling_server() -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback server that answers every request with the bytes in the list, one byte a second
+    (each read a socket makes returns well within any per-read timeout), for TRICKLE_FOR_S at most."""
+    reply: list[bytes] = []
+
+    def trickle(connection: socket.socket, stop: threading.Event) -> None:
+        with connection:
+            connection.recv(65536)
+            for byte in reply[0][: int(TRICKLE_FOR_S)]:
+                if stop.wait(1.0):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client hung up: what a deadline does
+
+    with loopback(trickle) as url:
+        yield url, reply
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" * 10, id="in-the-headers"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n" + b" " * 4096, id="in-the-body"),
+    ],
+)
+def test_the_timeout_bounds_the_whole_request_not_each_read(
+    trickling_server: tuple[str, list[bytes]], where: bytes
+) -> None:
+    url, reply = trickling_server
+    reply.append(where)
+    start = time.monotonic()
+    result = run_load(parse_url(url), SMALL, requests=1, concurrency=1, timeout=1.5, progress=False)
+    elapsed = time.monotonic() - start
+    assert elapsed < 1.5 + 1.0, f"a request held {elapsed:.1f} s against --timeout 1.5"
+    assert result.warmup is not None and not result.warmup.ok
+    assert (
+        result.warmup.reason == "timed out after 1.5 s waiting for POST /sdapi/v1/txt2img (the whole request)"
+    )
+    entry = benchmark_entry(result, SMALL, parse_url(url), None)  # the row the study saves
+    assert entry["extra_info"]["status"] == "error"
+    assert entry["extra_info"]["reason"].startswith("warm-up request failed: timed out after 1.5 s")
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0.0, -1.0])
+def test_a_timeout_that_means_nothing_is_refused_before_any_request(
+    raw_socket_server: tuple[str, list[bytes]], timeout: float
+) -> None:
+    url, _ = raw_socket_server
+    endpoint = parse_url(url)
+    for call in (
+        lambda: txt2img(endpoint, SMALL, timeout=timeout),
+        lambda: get_json(endpoint, "/sdapi/v1/options", timeout=timeout),
+        lambda: run_load(endpoint, SMALL, requests=1, concurrency=1, timeout=timeout, progress=False),
+    ):
+        with pytest.raises(BenchError, match=r"^--timeout .* must be a finite number of seconds above 0"):
+            call()
+
+
 @pytest.mark.parametrize(
     ("status", "body", "expected"),
     [
@@ -317,6 +398,17 @@ def test_study_against_a_down_server_exits_0_with_error_rows(tmp_path: Path) -> 
         (["--url", "ftp://127.0.0.1"], "not an http(s) URL"),
         (["--url", "http://127.0.0.1:1", "--concurrency", "1,0"], "--concurrency 0 must be at least 1"),
         (["--url", "http://127.0.0.1:1", "--requests", "many"], "--requests 'many' is not a whole number"),
+        (["--url", "http://127.0.0.1:1", "--timeout", "nan"], "--timeout 'nan' is not a finite number"),
+        (["--url", "http://127.0.0.1:1", "--timeout", "inf"], "--timeout 'inf' is not a finite number"),
+        (
+            ["--url", "http://127.0.0.1:1", "--timeout", "0"],
+            "--timeout 0.0 must be a finite number of seconds",
+        ),
+        (
+            ["--url", "http://127.0.0.1:1", "--timeout", "-5"],
+            "--timeout -5.0 must be a finite number of seconds",
+        ),
+        (["--url", "http://127.0.0.1:1", "--cfg-scale", "nan"], "--cfg-scale 'nan' is not a finite number"),
     ],
 )
 def test_study_bad_input_is_one_line_exit_2(

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from bench.cli_parser import parse_float
 from bench.errors import BenchError
 from bench.studies.runner import ROOT, StudyError, run_report
 
@@ -68,7 +69,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompt", default="a photograph of an astronaut riding a horse", help="the prompt")
     parser.add_argument("--negative-prompt", default="", help="the negative prompt (default none)")
     parser.add_argument("--seed", default="0", help="seed (default 0; -1 lets the server pick)")
-    parser.add_argument("--timeout", default="120", help="seconds one request may take (default 120)")
+    parser.add_argument(
+        "--timeout",
+        default="120",
+        help="seconds one request may take, from connecting to the last byte of the reply (default 120)",
+    )
     parser.add_argument("--name", default="webui", help="run name: DIR/runs/NNNN_NAME.json (default webui)")
     parser.add_argument(
         "--output-dir",
@@ -80,7 +85,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.webui.client import Txt2Img, model_name, parse_url
+    from bench.webui.client import Txt2Img, check_timeout, model_name, parse_url
     from bench.webui.load import run_load
     from bench.webui.runs import benchmark_entry, run_document, save_run
 
@@ -97,9 +102,11 @@ def run(args: argparse.Namespace) -> int:
     )
     requests = _positive(args.requests, "--requests")
     levels = _levels(args.concurrency)
-    timeout = _number(args.timeout, "--timeout")
-    if timeout <= 0:
-        raise StudyError(f"--timeout {args.timeout!r} must be more than 0 seconds")
+    timeout = _number(args.timeout, "--timeout", example="120")
+    try:
+        check_timeout(timeout)  # NaN would never expire, inf cannot arm the request's timer
+    except BenchError as error:
+        raise StudyError(str(error)) from None
     if not re.fullmatch(r"[A-Za-z0-9._-]+", args.name):
         raise StudyError(f"--name {args.name!r}: use letters, digits, '.', '_' or '-'")
     if args.url is not None:
@@ -214,11 +221,11 @@ def _positive(text: str, option: str) -> int:
     return value
 
 
-def _number(text: str, option: str) -> float:
+def _number(text: str, option: str, example: str = "1.0") -> float:
     try:
-        return float(text)
-    except ValueError:
-        raise StudyError(f"{option} {text!r} is not a number") from None
+        return parse_float(option, text, example=example)  # NaN and infinities mean nothing here
+    except BenchError as error:
+        raise StudyError(str(error)) from None
 
 
 def _levels(text: str) -> list[int]:

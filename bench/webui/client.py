@@ -5,15 +5,23 @@ HTTP. Every way a call can fail (connection refused, timeout, an HTTP error stat
 that is not JSON, images that do not decode or have the wrong size) becomes a `Reply` with
 `ok=False` and a one-line `reason`, never an exception, so a load test of a dead server is a
 row that says why.
+
+A timeout bounds the whole request, from connecting to the last byte of the reply, not each
+socket read: a server that trickles a byte a second would otherwise hold a request for as long
+as it likes. A timer shuts the socket down at the deadline, which ends whatever read or write
+is waiting on it.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import http.client
 import json
+import math
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -93,8 +101,25 @@ def parse_url(url: str) -> Endpoint:
     return Endpoint(parts.scheme, parts.hostname, port or default_port, parts.path.rstrip("/"))
 
 
+def check_timeout(timeout: float, option: str = "--timeout") -> float:
+    """`timeout` when it is a number of seconds above 0; `BenchError` naming it otherwise.
+
+    NaN would never expire (every comparison with it is false) and infinity cannot arm a timer.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise BenchError(f"{option} {timeout!r} is not a number of seconds; give e.g. 120")
+    if not math.isfinite(timeout) or timeout <= 0:
+        raise BenchError(f"{option} {timeout!r} must be a finite number of seconds above 0, e.g. 120")
+    return float(timeout)
+
+
 def txt2img(endpoint: Endpoint, request: Txt2Img, timeout: float = DEFAULT_TIMEOUT_S) -> Reply:
-    """One `POST /sdapi/v1/txt2img`; latency is request sent to images decoded."""
+    """One `POST /sdapi/v1/txt2img`; latency is request sent to images decoded.
+
+    `timeout` bounds the whole exchange (see the module's note); `BenchError` when it is not a
+    finite number of seconds above 0.
+    """
+    check_timeout(timeout)
     body = json.dumps(request.payload()).encode()
     start = time.perf_counter()
     status, data, failure = _exchange(endpoint, "POST", TXT2IMG, body, timeout)
@@ -112,6 +137,7 @@ def txt2img(endpoint: Endpoint, request: Txt2Img, timeout: float = DEFAULT_TIMEO
 
 def get_json(endpoint: Endpoint, path: str, timeout: float = 10.0) -> tuple[Any, str]:
     """`GET path` as parsed JSON and "" , or None and the one-line reason it failed."""
+    check_timeout(timeout)
     _, data, failure = _exchange(endpoint, "GET", path, None, timeout)
     if failure:
         return None, failure
@@ -135,31 +161,59 @@ def model_name(endpoint: Endpoint, timeout: float = 10.0) -> tuple[str | None, s
 def _exchange(
     endpoint: Endpoint, method: str, path: str, body: bytes | None, timeout: float
 ) -> tuple[int | None, bytes, str]:
-    """(status, body, "") for a 200, or (status or None, b"", reason) for anything else."""
-    connection = endpoint.connection(timeout)
+    """(status, body, "") for a 200, or (status or None, b"", reason) for anything else.
+
+    At most `timeout` seconds from the first connect to the last byte read.
+    """
+    connection = endpoint.connection(timeout)  # also the connect's own limit
     headers = {"Accept": "application/json"}
     if body is not None:
         headers["Content-Type"] = "application/json"
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            # Wakes a read or write blocked on it (they see the connection end); close() would not.
+            # An OSError: it is already closed, the request is over anyway.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    timed_out = f"timed out after {timeout:g} s waiting for {method} {path} (the whole request)"
     try:
+        connection.connect()
+        if expired.is_set():  # the deadline passed while connecting, before the timer could see the socket
+            return None, b"", timed_out
         connection.request(method, endpoint.prefix + path, body=body, headers=headers)
         response = connection.getresponse()
         data = response.read()
-    except ConnectionRefusedError:
-        return None, b"", f"connection refused at {endpoint.url} (is the web UI running?)"
-    except TimeoutError:  # socket.timeout is TimeoutError since 3.10
-        return None, b"", f"timed out after {timeout:g} s waiting for {method} {path}"
-    except socket.gaierror as error:
-        return None, b"", f"cannot resolve host {endpoint.host!r} ({error.strerror or error})"
-    except http.client.HTTPException as error:
-        # BadStatusLine, RemoteDisconnected, IncompleteRead...: the other side does not speak HTTP.
-        return None, b"", f"bad HTTP response from {endpoint.url}: {type(error).__name__} {_cut(repr(error))}"
-    except OSError as error:
-        return None, b"", f"connection error at {endpoint.url}: {error.strerror or _one_line(error)}"
+    except (OSError, http.client.HTTPException) as error:
+        # After the deadline, whatever the shut socket raised (a reset, a short read) is the timeout.
+        if expired.is_set() or isinstance(error, TimeoutError):  # socket.timeout is TimeoutError
+            return None, b"", timed_out
+        return None, b"", _failure(endpoint, error)
     finally:
+        timer.cancel()
         connection.close()
     if response.status != 200:
         return response.status, b"", f"HTTP {response.status} from {method} {path}: {_error_detail(data)}"
     return response.status, data, ""
+
+
+def _failure(endpoint: Endpoint, error: OSError | http.client.HTTPException) -> str:
+    """The one-line reason of a failed exchange that did not time out."""
+    if isinstance(error, ConnectionRefusedError):
+        return f"connection refused at {endpoint.url} (is the web UI running?)"
+    if isinstance(error, socket.gaierror):
+        return f"cannot resolve host {endpoint.host!r} ({error.strerror or error})"
+    if isinstance(error, http.client.HTTPException):
+        # BadStatusLine, RemoteDisconnected, IncompleteRead...: the other side does not speak HTTP.
+        return f"bad HTTP response from {endpoint.url}: {type(error).__name__} {_cut(repr(error))}"
+    return f"connection error at {endpoint.url}: {error.strerror or _one_line(error)}"
 
 
 def _json_object(status: int | None, data: bytes) -> tuple[dict[str, Any], str]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from bench.webui.client import DEFAULT_TIMEOUT_S, Endpoint, Reply, Txt2Img, txt2img
+from bench.webui.client import DEFAULT_TIMEOUT_S, Endpoint, Reply, Txt2Img, check_timeout, txt2img
 from bench.webui.vram import DeviceMemorySampler
 
 
@@ -79,7 +79,12 @@ def run_load(
     timeout: float = DEFAULT_TIMEOUT_S,
     progress: bool = True,
 ) -> LoadResult:
-    """One warm-up, then `requests` calls with at most `concurrency` in flight."""
+    """One warm-up, then `requests` calls with at most `concurrency` in flight.
+
+    `timeout` bounds each request from start to end; `BenchError` before any request when it
+    is not a finite number of seconds above 0.
+    """
+    check_timeout(timeout)
     result = LoadResult(concurrency=concurrency, requests=requests)
     result.warmup = txt2img(endpoint, request, timeout)
     if not result.warmup.ok:
