@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import platform
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from optimize.components import count_parameters, to_device
 from optimize.formats import get_format
 from optimize.passes import BuildContext
 from optimize.recipe import Recipe
+from optimize.working_copy import working_copy
 
 # onnxruntime / tensorrt: saved optimised graphs and engines only load with the version that wrote them.
 _VERSIONED = (
@@ -106,7 +106,7 @@ def build_variant(
         cache_hit = entry is not None
         context = BuildContext(device=device, seed=seed, base=model.pipeline, warmups=warmups or {})
         if entry is None:
-            pipeline = copy.deepcopy(model.pipeline)
+            pipeline = working_copy(model.pipeline, recipe)
             for step in recipe.passes:
                 pipeline = step.apply(pipeline, context)
             built = pipeline

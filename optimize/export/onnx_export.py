@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import shutil
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import torch
 
@@ -85,21 +88,86 @@ def _quiet():
 
 
 def _single_data_file(path: Path) -> None:
-    """All initialisers in one `model.onnx.data` beside the graph (the legacy exporter writes one
-    file per tensor when a model is over 2 GB, and inlines them below)."""
+    """All initialisers in one `model.onnx.data` beside the graph, copied there tensor by tensor.
+
+    The legacy exporter writes one file per tensor when a model is over 2 GB and inlines them
+    below. The graph is read without its external data and each tensor's bytes are streamed
+    into the one file: the weights are never all in memory (loading them took the whole model,
+    3.4 GB for the sd15 UNet, beside the source model and the sessions already open)."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=True)
-    for stale in path.parent.iterdir():
-        stale.unlink()
-    onnx.save_model(
-        model,
-        str(path),
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location=DATA_FILE,
-        size_threshold=1024,
-    )
+    folder = path.parent
+    model = onnx.load(str(path), load_external_data=False)
+    data = folder / (DATA_FILE + ".tmp")
+    with open(data, "wb") as out:
+        for tensor in model.graph.initializer:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                offset = out.tell()
+                _copy_external(tensor, folder, out)
+            elif tensor.HasField("raw_data") and tensor.ByteSize() >= INLINE_LIMIT:
+                offset = out.tell()
+                out.write(tensor.raw_data)
+                tensor.ClearField("raw_data")
+            else:
+                continue
+            _point_to(tensor, offset, out.tell() - offset)
+    if any(_external_attributes(model.graph)):
+        raise PassError(f"{path}: the exporter put a node attribute's tensor in external data; not supported")
+    graph = folder / (MODEL_FILE + ".tmp")
+    onnx.save_model(model, str(graph))  # the graph alone: every large tensor is external now
+    for stale in folder.iterdir():
+        if stale not in (data, graph):
+            stale.unlink()
+    os.replace(data, folder / DATA_FILE)
+    os.replace(graph, path)
+
+
+# Tensors smaller than this stay inside the graph (shape constants and the like), as onnx's own saver does.
+INLINE_LIMIT = 1024
+_CHUNK = 16 << 20
+
+
+def _point_to(tensor: Any, offset: int, length: int) -> None:
+    """The tensor's data is `length` bytes at `offset` of DATA_FILE (onnx's external-data fields)."""
+    import onnx
+
+    del tensor.external_data[:]
+    for key, value in (("location", DATA_FILE), ("offset", str(offset)), ("length", str(length))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+
+
+def _copy_external(tensor: Any, folder: Path, out: BinaryIO) -> None:
+    """Append the tensor's external bytes to `out`, a chunk at a time; its file must be in `folder`."""
+    fields = {item.key: item.value for item in tensor.external_data}
+    source = (folder / fields["location"]).resolve()
+    if source.parent != folder.resolve():
+        raise PassError(f"{tensor.name}: external data {fields['location']!r} is outside {folder}")
+    with open(source, "rb") as reader:
+        reader.seek(int(fields.get("offset", 0)))
+        remaining = int(fields["length"]) if "length" in fields else None
+        while remaining is None or remaining > 0:
+            chunk = reader.read(_CHUNK if remaining is None else min(_CHUNK, remaining))
+            if not chunk:
+                break
+            out.write(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+    if remaining:
+        raise PassError(f"{tensor.name}: external data {source.name} is {remaining} bytes short")
+
+
+def _external_attributes(graph: Any) -> Iterator[Any]:
+    """Node attribute tensors kept in external data (the exporters inline them)."""
+    import onnx
+
+    for node in graph.node:
+        for attribute in node.attribute:
+            single = [attribute.t] if attribute.HasField("t") else []
+            for tensor in [*single, *attribute.tensors]:
+                if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                    yield tensor
 
 
 def component_files(path: Path) -> list[Path]:

@@ -25,10 +25,11 @@ import torch
 
 from optimize.cpu_features import reduce_range_for
 from optimize.errors import PassError
-from optimize.export.onnx_export import DATA_FILE, MODEL_FILE
+from optimize.export.onnx_export import MODEL_FILE
 from optimize.export.ort_runtime import onnxruntime
+from optimize.export.quantize_memory import graph_only_shape_inference, prepare_on_files
 from optimize.export.recording import Inputs
-from optimize.export.scratch import scratch_directory, unlinked
+from optimize.export.scratch import scratch_directory
 
 OP_SETS = {
     "matmul": ("MatMul", "Gemm"),
@@ -39,40 +40,11 @@ OP_SETS = {
 NORMED_CONV = re.compile(r"/resnets\.\d+/conv[12]/")
 
 
-def _save(model: Any, path: Path) -> None:
-    import onnx
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(
-        model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=DATA_FILE
-    )
-
-
 def prepare(source: Path, folder: Path) -> Path:
-    """value_info cleared, then ORT's pre-processing (graph optimisation + ONNX shape inference)."""
+    """value_info cleared, then ORT's pre-processing (graph optimisation + ONNX shape inference),
+    with the weights left on disk (optimize/export/quantize_memory.py says why)."""
     onnxruntime()
-    import onnx
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    source, folder = source.resolve(), folder.resolve()  # absolute: the tools run in a scratch cwd
-    source = unlinked(source, folder / "source", DATA_FILE)
-    model = onnx.load(str(source), load_external_data=True)
-    del model.graph.value_info[:]
-    cleared = folder / "cleared" / MODEL_FILE
-    _save(model, cleared)
-    del model
-    prepared = folder / "prepared" / MODEL_FILE
-    prepared.parent.mkdir(parents=True, exist_ok=True)
-    with scratch_directory():
-        quant_pre_process(
-            str(cleared),
-            str(prepared),
-            skip_symbolic_shape=True,
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            external_data_location=DATA_FILE,
-        )
-    return prepared
+    return prepare_on_files(source.resolve(), folder.resolve())
 
 
 def convs_outside_normed(prepared: Path) -> list[str]:
@@ -133,7 +105,7 @@ def quantize(
     folder.mkdir(parents=True, exist_ok=True)
     op_types = list(OP_SETS[ops])
     excluded = convs_outside_normed(prepared) if ops == "normed" else []
-    with contextlib.redirect_stdout(io.StringIO()), scratch_directory():
+    with contextlib.redirect_stdout(io.StringIO()), scratch_directory(), graph_only_shape_inference():
         if mode == "dynamic":
             quantize_dynamic(
                 str(prepared),

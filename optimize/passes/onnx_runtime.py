@@ -19,6 +19,7 @@ from optimize.export.build import (
     ensure_exported,
     export_pipeline,
     record_providers,
+    release_runner,
     replace_graph,
 )
 from optimize.export.fp16 import fused_fp16
@@ -75,6 +76,11 @@ def cast_after_runtime(name: str, later: Pass) -> str | None:
 
 class RuntimePass(Pass):
     """A pass whose output runs outside torch (ONNX Runtime, TensorRT): no torch dtype pass may follow it."""
+
+    # It reads the torch modules (export, recordings, parity references) and swaps in new modules,
+    # never changing one in place: the build shares the source's modules instead of deep-copying
+    # them (optimize/working_copy.py).
+    reads_torch_modules_only = True
 
     def refuses_later(self, later: Pass) -> str | None:
         return cast_after_runtime(self.name, later)
@@ -137,6 +143,7 @@ class Ort(RuntimePass):
         report: dict[str, Any] = {"opt": settings.opt_level, "precision": precision, "parity": {}}
         for name, part in exported_components(pipeline).items():
             source = part.onnx_path
+            release_runner(part)  # closed before the fp16 converter and the tuned session load the graph
             if precision == "fp16":
                 source, fused = fused_fp16(name, source, part.workdir.path / f"{name}-fp16")
                 report.setdefault("fused_operators", {})[name] = fused

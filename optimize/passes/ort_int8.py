@@ -15,6 +15,7 @@ from optimize.export.build import (
     ensure_exported,
     record_providers,
     refuse_unexportable,
+    release_runner,
     replace_graph,
 )
 from optimize.export.modules import exported_components
@@ -82,6 +83,7 @@ class OrtInt8(RuntimePass):
         for name, part in exported_components(pipeline).items():
             source = part.onnx_path
             if name == QUANTISED:
+                release_runner(part)  # the fp32 session is not needed while the quantiser loads the graph
                 folder = part.workdir.path / f"{name}-int8"
                 source = quantize(source, folder, mode, self.arguments["ops"], calibration, reduce_range)
             replaced = replace_graph(part, source, context.device, settings)

@@ -17,6 +17,7 @@ from optimize.export.build import (
     ensure_exported,
     open_component,
     record_providers,
+    release_runner,
 )
 from optimize.export.fp16 import plain_fp16
 from optimize.export.modules import exported_components
@@ -79,6 +80,7 @@ class TensorRT(RuntimePass):
                 vae_scale=int(pipeline.vae_scale_factor),
             )
             source = part.onnx_path
+            release_runner(part)  # the ORT session's weights are not needed while TensorRT builds
             graph_precision = "fp32" if precision == "fp32" else "fp16"
             if name == "unet" and precision == "int8":
                 source, report["qdq"] = tensorrt_qdq(source, part.workdir.path / f"{name}-trt-qdq")
