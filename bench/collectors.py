@@ -44,6 +44,8 @@ _COLLECTOR_MODULES: tuple[str, ...] = (
     "bench.runtime_provider",  # provider (ONNX Runtime / TensorRT provider really used)
     "bench.family_collector",  # family (stable-diffusion, ddpm, vae, gan)
     "bench.checkpoint_collector",  # checkpoint, adapters (--lora, --textual-inversion, --unet-checkpoint)
+    # After the profile collector: for runtimes outside torch's allocator it decides `fits` from NVML.
+    "bench.vram_collector",  # vram_source, vram_capped, vram_cap_note
 )
 
 

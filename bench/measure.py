@@ -10,11 +10,17 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 
+from bench import faults
 from bench.generate import generate
+from bench.instruments.contention import Contention, ContentionMeter
 from bench.instruments.memory import CudaPeak, RssSampler
 from bench.instruments.stages import StageRecorder
 from bench.schedulers import set_scheduler
 from bench.workload import Workload
+
+# NVML is polled in a thread on CUDA only; every 50 ms is enough for a peak that lasts a
+# denoising step, and costs the timed work far less than the 5 ms it used to be.
+NVML_INTERVAL_S = 0.05
 
 
 @dataclass
@@ -24,6 +30,23 @@ class Measurement:
     stages: dict[str, float | None]
     peak_ram_mib: float
     vram: dict[str, float | None]
+    ram_start_mib: float | None = None
+    ram_source: str = "sampled"
+    contention: Contention | None = None
+
+    def row_fields(self) -> dict[str, Any]:
+        """The row's figures for this measurement (stages, VRAM, RAM, contention)."""
+        fields: dict[str, Any] = {
+            **self.stages,
+            **self.vram,
+            "first_call_s": self.first_call_s,
+            "peak_ram_mib": self.peak_ram_mib,
+            "ram_start_mib": self.ram_start_mib,
+            "ram_source": self.ram_source,
+        }
+        if self.contention is not None:
+            fields.update(self.contention.fields())
+        return fields
 
 
 def measure(
@@ -33,30 +56,43 @@ def measure(
     benchmark: Any,
     rounds: int,
     warmup: int,
+    label: str = "",
 ) -> Measurement:
-    """`benchmark` is pytest-benchmark's fixture; only the `rounds` after warm-up are its statistics."""
+    """`benchmark` is pytest-benchmark's fixture; only the `rounds` after warm-up are its statistics.
+
+    `label` names the variant for fault injection (bench/faults.py) and nothing else."""
     set_scheduler(pipeline, workload.scheduler)
     pipeline.set_progress_bar_config(disable=True)
     cuda = CudaPeak(device)
     cuda.reset()
-    with RssSampler(also=cuda.sample_nvml) as rss, StageRecorder(pipeline, device) as stages:
+    nvml = cuda.sample_nvml if device.type == "cuda" else None
+    contention = ContentionMeter()
+    with (
+        RssSampler(interval=NVML_INTERVAL_S, also=nvml) as rss,
+        StageRecorder(pipeline, device) as stages,
+    ):
+        faults.before_first_call(label, pipeline)
         started = time.perf_counter()
         images = generate(pipeline, workload, device)
         first_call_s = time.perf_counter() - started
         for _ in range(warmup):
             generate(pipeline, workload, device)
         stages.clear()
-        benchmark.pedantic(
-            generate,
-            args=(pipeline, workload, device, stages),
-            rounds=rounds,
-            warmup_rounds=0,
-            iterations=1,
-        )
+        with contention:
+            benchmark.pedantic(
+                generate,
+                args=(pipeline, workload, device, stages),
+                rounds=rounds,
+                warmup_rounds=0,
+                iterations=1,
+            )
     return Measurement(
         images=images,
         first_call_s=first_call_s,
         stages=stages.summary(),
         peak_ram_mib=rss.peak_mib,
         vram=cuda.read(),
+        ram_start_mib=rss.start_mib,
+        ram_source=rss.source,
+        contention=contention.result,
     )

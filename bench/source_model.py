@@ -10,11 +10,42 @@ files), and the fingerprint of each load is checked against the first one.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import gc
 from collections.abc import Callable
 
 from bench.errors import BenchError
 from models import LoadedModel
+
+
+@functools.cache
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None on another C library (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+def return_freed_memory() -> None:
+    """Collect garbage, then hand freed heap pages back to the kernel.
+
+    glibc keeps freed memory in its arenas: after the first large free it raises its mmap
+    threshold (up to 32 MiB), so most of a model's tensors then live on the heap, and freeing
+    them lowers no RSS. A variant measured after its source was freed would be charged for the
+    source's pages. malloc_trim(0) releases every whole free page of every arena (madvise), so
+    RSS is again what is in use.
+    """
+    gc.collect()
+    trim = _libc_malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class SourceModel:
@@ -43,7 +74,7 @@ class SourceModel:
         """Drop the source's weights from memory; the next `get` loads them again."""
         if self._model is not None:
             self._model = None
-            gc.collect()
+            return_freed_memory()
 
     @property
     def resident(self) -> bool:

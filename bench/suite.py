@@ -3,8 +3,8 @@ and the rows of variants that could not be timed."""
 
 from __future__ import annotations
 
-import gc
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +13,13 @@ import torch
 
 from bench.collectors import FinishedRun, collect
 from bench.generate import generate
+from bench.instruments.memory import RssSampler
 from bench.instruments.quality import has_non_finite, psnr
-from bench.measure import measure
+from bench.measure import Measurement, measure
 from bench.profiles.offload import OffloadFailed, measure_offloaded, oom_fields
 from bench.profiles.rows import refuse_unsupported, row_fields
 from bench.schedulers import set_scheduler
+from bench.source_model import SourceModel, return_freed_memory
 from bench.suite_config import SuiteConfig
 from bench.warmups import warmups_for
 from bench.workload import Workload
@@ -41,6 +43,21 @@ class OutOfMemory(Exception):
     pass
 
 
+class ContendedMachine(UserWarning):
+    """Other processes took a large share of the CPU while a variant was timed."""
+
+
+def variant_fields(variant: Variant) -> dict[str, Any]:
+    """The row's fields about the build (or the cache load) of the variant measured."""
+    return {
+        "build_s": variant.build_s,
+        "cache_hit": variant.cache_hit,
+        "build_peak_ram_mib": variant.peak_ram_mib,
+        "params": variant.params,
+        "size_mb": variant.size_bytes / 1e6,
+    }
+
+
 def _is_oom(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError | MemoryError)
 
@@ -50,26 +67,28 @@ class Suite:
         self.config = config
         self.cache = VariantCache(config.cache_root)
         self.failure_rows: list[dict[str, Any]] = []
-        self._model: LoadedModel | None = None
+        self._source = SourceModel(self._load_source)
         self._variant: Variant | None = None
         self._references: dict[str, np.ndarray | None] = {}
+        self._warned_contended = False
 
     def cases(self) -> list[Case]:
         return [Case(v, w) for v in self.config.variants for w in self.config.workloads]
 
     @property
     def model(self) -> LoadedModel:
-        if self._model is None:
-            # Here, not at the top: this property is the only place the suite applies adapters.
-            from bench.checkpoint_options import adapters_of
-            from models.adapters import apply_adapters
+        return self._source.get()
 
-            loaded = load_model(
-                self.config.model, self.config.weights, seed=0, allow_pickle=self.config.allow_pickle
-            )
-            # --unet-checkpoint / --lora / --textual-inversion, with the fingerprint extended by their hashes.
-            self._model = apply_adapters(loaded, adapters_of(self.config), self.config.allow_pickle)
-        return self._model
+    def _load_source(self) -> LoadedModel:
+        # Here, not at the top: this is the only place the suite applies adapters.
+        from bench.checkpoint_options import adapters_of
+        from models.adapters import apply_adapters
+
+        loaded = load_model(
+            self.config.model, self.config.weights, seed=0, allow_pickle=self.config.allow_pickle
+        )
+        # --unet-checkpoint / --lora / --textual-inversion, with the fingerprint extended by their hashes.
+        return apply_adapters(loaded, adapters_of(self.config), self.config.allow_pickle)
 
     def row(self, case: Case) -> dict[str, Any]:
         """The extra_info skeleton: context first, every measured field null until measured."""
@@ -90,6 +109,7 @@ class Suite:
             "first_call_s": None,
             "build_s": None,
             "cache_hit": None,
+            "build_peak_ram_mib": None,
             "text_encoder_s": None,
             "step_median_ms": None,
             "step_iqr_ms": None,
@@ -97,8 +117,15 @@ class Suite:
             "peak_vram_allocated_mib": None,
             "peak_vram_reserved_mib": None,
             "peak_vram_nvml_mib": None,
+            "peak_vram_nvml_basis": None,
             "gpu_util_pct": None,
             "peak_ram_mib": None,
+            "ram_start_mib": None,
+            "ram_source": None,
+            "other_cpu_pct": None,
+            "load_avg_1m": None,
+            "torch_threads": None,
+            "contended": None,
             "params": None,
             "size_mb": None,
             "psnr_vs_baseline": None,
@@ -109,11 +136,11 @@ class Suite:
     # -- variants ------------------------------------------------------------------------
     def release_variant(self) -> None:
         self._variant = None
-        gc.collect()
+        return_freed_memory()
         if self.config.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def variant(self, name: str) -> Variant:
+    def variant(self, name: str, place_on_device: bool = True) -> Variant:
         """One variant in memory at a time, so RAM and VRAM peaks belong to the variant measured."""
         if self._variant is not None and self._variant.name == name:
             return self._variant
@@ -123,6 +150,8 @@ class Suite:
             parse_recipe(name),
             self.config.device,
             self.cache,
+            place_on_device=place_on_device,
+            peak_meter=RssSampler,
             warmups=warmups_for(self.config.workloads, self.config.device),
         )
         return self._variant
@@ -142,44 +171,21 @@ class Suite:
         config = self.config
         refuse_unsupported(config, info["dtype"])  # a dtype the emulated card cannot run
         if case.variant != BASELINE:
-            # Before the variant is built: the baseline must not share memory with it.
-            try:
-                self.reference(case.workload)
-            except Exception as error:
-                if not _is_oom(error):
-                    raise
-                self.release_variant()  # the baseline does not fit here: no PSNR, the variant still runs
-                self._references[case.workload.label] = None
-        try:
-            variant = self.variant(case.variant)
-            info.update(
-                build_s=variant.build_s,
-                cache_hit=variant.cache_hit,
-                params=variant.params,
-                size_mb=variant.size_bytes / 1e6,
-            )
-            result = measure(
-                variant.pipeline, case.workload, config.device, benchmark, config.rounds, config.warmup
-            )
-        except Exception as error:
-            if not _is_oom(error):
-                raise
-            info.update(oom_fields(config, error))  # the peak it reached
+            self._prepare_reference(case.workload)
+        result = self._measure_in_place(case, benchmark, info)
+        if result is None:
+            # Out of memory. Retried here, outside the handler: inside it, the traceback's frames
+            # would still hold the failed variant's tensors while the retry allocates its own.
             self.release_variant()
             if config.offload != "auto":
-                raise OutOfMemory(info["reason"]) from error
-            try:
-                variant, result = measure_offloaded(
-                    self.model, self.cache, config, case.variant, case.workload, benchmark, info
-                )
-            except OffloadFailed as failed:
-                raise OutOfMemory(f"{info['reason']}; --offload auto: {failed}") from error
-            self._variant = variant
+                raise OutOfMemory(info["reason"])
+            result = self._measure_offloaded(case, benchmark, info)
+        variant = self._variant
+        assert variant is not None
         if case.variant == BASELINE:
             self._references.setdefault(case.workload.label, result.images)
-        info.update(result.stages)
-        info.update(result.vram)
-        info.update(rounds=config.rounds, first_call_s=result.first_call_s, peak_ram_mib=result.peak_ram_mib)
+        info.update(result.row_fields())
+        info.update(rounds=config.rounds)
         reference = self._references.get(case.workload.label)
         if case.variant != BASELINE and reference is not None:
             value = psnr(result.images, reference)
@@ -188,7 +194,75 @@ class Suite:
             info.update(status="nan", reason="the generated image has NaN or inf pixels")
         else:
             info.update(status="ok")
+        self._warn_if_contended(info)
         info.update(collect(FinishedRun(config, self.model, variant, case.workload, result, dict(info))))
+
+    def _prepare_reference(self, workload: Workload) -> None:
+        """The baseline image, made before the variant is built: the two must not share memory."""
+        if self._reference_out_of_memory(workload):
+            self.release_variant()  # the baseline does not fit here: no PSNR, the variant still runs
+            self._references[workload.label] = None
+
+    def _reference_out_of_memory(self, workload: Workload) -> bool:
+        try:
+            self.reference(workload)
+        except Exception as error:
+            if not _is_oom(error):
+                raise
+            return True
+        return False
+
+    def _measure_in_place(self, case: Case, benchmark: Any, info: dict[str, Any]) -> Measurement | None:
+        """The variant built (or loaded) and measured on the device; None when it ran out of memory."""
+        try:
+            variant = self.variant(case.variant)
+            info.update(variant_fields(variant))
+            # The source model is not resident while the variant runs: peak RAM is the variant's.
+            self._source.park()
+            return measure(
+                variant.pipeline,
+                case.workload,
+                self.config.device,
+                benchmark,
+                self.config.rounds,
+                self.config.warmup,
+                label=case.variant,
+            )
+        except Exception as error:
+            if not _is_oom(error):
+                raise
+            info.update(oom_fields(self.config, error))  # the peak it reached
+        return None
+
+    def _measure_offloaded(self, case: Case, benchmark: Any, info: dict[str, Any]) -> Measurement:
+        def build() -> Variant:
+            self.release_variant()
+            self._variant = self.variant(case.variant, place_on_device=False)
+            self._source.park()
+            return self._variant
+
+        try:
+            variant, result = measure_offloaded(
+                build, self.config, case.variant, case.workload, benchmark, info
+            )
+        except OffloadFailed as failed:
+            self.release_variant()
+            raise OutOfMemory(f"{info['reason']}; --offload auto: {failed}") from None
+        self._variant = variant
+        return result
+
+    def _warn_if_contended(self, info: dict[str, Any]) -> None:
+        if info.get("contended") and not self._warned_contended:
+            self._warned_contended = True
+            warnings.warn(
+                ContendedMachine(
+                    f"other processes took {info['other_cpu_pct']:.0f}% of this machine's CPU while "
+                    f"{info['variant']} was timed (load {info['load_avg_1m']:.1f}, "
+                    f"{info['torch_threads']} torch threads): its latency is not comparable with a quiet "
+                    "run; the row says contended=true (warned once per session)"
+                ),
+                stacklevel=1,
+            )
 
     def record_failure(
         self, item_name: str, fullname: str, info: dict[str, Any], status: str, reason: str

@@ -30,7 +30,8 @@ def test_generation(benchmark, case: Case, suite: Suite, request: pytest.Fixture
         suite.record_failure(node.name, node.nodeid, info, "timeout", str(why))
         pytest.skip(f"timeout: {why}")
     except Exception as error:
-        suite.record_failure(node.name, node.nodeid, info, "error", f"{type(error).__name__}: {error}")
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        suite.record_failure(node.name, node.nodeid, info, "error", f"{type(error).__name__}: {first_line}")
         raise
     benchmark.extra_info.update(info)
     if info["status"] == "nan":

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from diffusers import DiffusionPipeline
@@ -17,6 +18,7 @@ from models import LoadedModel
 from optimize.cache import VariantCache, cache_key
 from optimize.code_fingerprint import recipe_code_fingerprint
 from optimize.components import count_parameters, to_device
+from optimize.cpu_features import reduce_range_for
 from optimize.formats import get_format
 from optimize.passes import BuildContext
 from optimize.recipe import Recipe
@@ -45,10 +47,19 @@ def library_versions() -> dict[str, str]:
 
 
 def device_label(device: torch.device) -> str:
-    """Builds for one GPU model may not suit another (engines, kernels), so the name is in the key."""
+    """Builds for one GPU model may not suit another (engines, kernels), so the name is in the key.
+
+    On a CPU, the kernel level and int8 arithmetic are in it too: an int8 graph built without VNNI
+    has 7-bit weights (optimize/cpu_features.py), and compiled kernels are ISA-specific, so a
+    cache shared between an AVX2 and an AVX-512/VNNI machine must not hand one's build to the other."""
     if device.type == "cuda":
         return f"cuda/{torch.cuda.get_device_name(device)}"
-    return f"cpu/{platform.machine()}"
+    try:
+        capability = str(torch.backends.cpu.get_cpu_capability())
+    except (AttributeError, RuntimeError):
+        capability = "unknown"
+    int8 = "int8-7bit" if reduce_range_for(device) else "int8-full"
+    return f"cpu/{platform.machine()}/{capability}/{int8}"
 
 
 @dataclass
@@ -59,6 +70,8 @@ class Variant:
     build_s: float
     cache_hit: bool
     size_bytes: int
+    # Peak RSS of the process while this build (or cache load) ran, when a meter was given.
+    peak_ram_mib: float | None = None
 
     @property
     def name(self) -> str:
@@ -91,17 +104,21 @@ def build_variant(
     cache: VariantCache,
     seed: int = 0,
     place_on_device: bool = True,
+    peak_meter: Callable[[], PeakMeter] | None = None,
     warmups: Mapping[str, Callable[[DiffusionPipeline], object]] | None = None,
 ) -> Variant:
     """Raises PassUnsupported (with the reason) before doing any work if the recipe can't run here.
 
     `place_on_device=False` leaves the pipeline on the CPU (for CPU offload to move it in parts).
+    `peak_meter` (bench's RSS instrument) measures the build's peak RAM, recorded in the manifest
+    (`build_peak_ram_mib`) and on the variant; it is passed in because optimize has no instruments.
     `warmups` are the run's generations by workload label (see BuildContext.warmups)."""
     recipe.require_supported(device)
     key = variant_key(model, recipe, device)
     started = time.perf_counter()
     variant_format = get_format(recipe.format)
-    with cache.lock(key):
+    meter = peak_meter() if peak_meter is not None else contextlib.nullcontext()
+    with cache.lock(key), meter:
         entry = cache.load(key)
         cache_hit = entry is not None
         context = BuildContext(device=device, seed=seed, base=model.pipeline, warmups=warmups or {})
@@ -126,6 +143,7 @@ def build_variant(
 
             def write(folder: Path) -> None:
                 manifest.update(variant_format.save(built, folder, recipe))
+                manifest["build_peak_ram_mib"] = _current_peak(meter)
 
             entry = cache.store(key, manifest, write)
         else:
@@ -141,4 +159,22 @@ def build_variant(
         build_s=time.perf_counter() - started,
         cache_hit=cache_hit,
         size_bytes=entry.size_bytes,
+        peak_ram_mib=_current_peak(meter) if peak_meter is not None else None,
     )
+
+
+class PeakMeter(Protocol):
+    """A context manager whose `peak_mib` is the peak RSS since it was entered."""
+
+    def __enter__(self) -> Any: ...
+    def __exit__(self, *exc: object) -> Any: ...
+    @property
+    def peak_mib(self) -> float: ...
+
+
+def _current_peak(meter: Any) -> float | None:
+    """The meter's peak so far: inside the block, by a reading of its own; after, its final figure."""
+    if not hasattr(meter, "peak_mib"):
+        return None
+    current = getattr(meter, "current_peak_mib", None)
+    return current() if callable(current) else meter.peak_mib

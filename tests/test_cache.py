@@ -273,3 +273,19 @@ def test_staging_of_a_live_build_is_left_alone(cache, tmp_path):
         child.wait(timeout=30)
     with cache.lock(live):
         assert not staging.exists()
+
+
+def test_cpu_builds_are_keyed_by_the_cpus_int8_arithmetic_and_kernel_level(monkeypatch):
+    """An int8 graph built without VNNI has 7-bit weights: a cache shared with a VNNI machine
+    must not hand it over (nor compiled kernels of another ISA)."""
+    import torch
+
+    import optimize.variant as variant
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(variant, "reduce_range_for", lambda device: False)
+    full = variant.device_label(cpu)
+    monkeypatch.setattr(variant, "reduce_range_for", lambda device: True)
+    seven_bit = variant.device_label(cpu)
+    assert full != seven_bit and full.endswith("/int8-full") and seven_bit.endswith("/int8-7bit")
+    assert str(torch.backends.cpu.get_cpu_capability()) in full

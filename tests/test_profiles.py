@@ -377,6 +377,7 @@ class _Benchmark:
 
 def test_a_nan_image_is_status_nan_on_the_cpu_too(tmp_path):
     """The GTX 16xx fp16 trap, reproduced by poisoning the VAE: status `nan`, whatever the device."""
+    from bench.source_model import SourceModel
     from bench.suite import Case, Suite
     from bench.suite_config import SuiteConfig
     from bench.workload import Workload
@@ -397,7 +398,7 @@ def test_a_nan_image_is_status_nan_on_the_cpu_too(tmp_path):
         hardware=select_profile("gtx1650", torch.device("cpu"), host=CPU_HOST),
     )
     suite = Suite(config)
-    suite._model = model
+    suite._source = SourceModel(lambda: model)  # the poisoned model, reloaded as itself after parking
     case = Case("fp32", config.workloads[0])
     info = suite.row(case)
     suite.run(case, _Benchmark(), info)

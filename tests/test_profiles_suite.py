@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from suite_process import ROOT, run_bench
 
 
 def run_suite(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DIFFBENCH_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "bench/",
-        "-q",
-        "-p",
-        "no:cacheprovider",
+    return run_bench(
         f"--benchmark-storage={tmp_path / 'storage'}",
         "--rounds=1",
         "--warmup=0",
         "--steps=2",
         "--variants=fp32,bf16",
         *options,
-    ]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        env={"DIFFBENCH_CACHE": str(tmp_path / "cache")},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +100,7 @@ def test_report_reads_the_profile_columns(profiled_runs):
     [
         ("--profile=rtx9090", "--profile 'rtx9090' is unknown; known profiles: auto, gtx1650"),
         ("--offload=always", "--offload 'always' is unknown; accepted: none, auto"),
-        ("--profile-file=/no/such/profiles.toml", "profile file '/no/such/profiles.toml' does not exist"),
+        ("--profile-file=/no/such/profiles.toml", "--profile-file '/no/such/profiles.toml' does not exist"),
     ],
 )
 def test_bad_profile_options_exit_2_with_one_line(tmp_path, option, named):

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from suite_process import ROOT, run_bench
 
 
 def run_suite(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DIFFBENCH_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "bench/",
-        "-q",
-        "-p",
-        "no:cacheprovider",
+    return run_bench(
         f"--benchmark-storage={tmp_path / 'storage'}",
         "--rounds=2",
         "--warmup=0",
         *options,
-    ]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        env={"DIFFBENCH_CACHE": str(tmp_path / "cache")},
+    )
 
 
 def saved_runs(tmp_path: Path) -> list[Path]:

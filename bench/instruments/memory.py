@@ -1,10 +1,12 @@
-"""Peak memory: host RSS sampled in a thread, CUDA allocator peaks, NVML process memory."""
+"""Peak memory: host RSS (the kernel's high-water mark, or sampled), CUDA allocator peaks, NVML."""
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 import torch
@@ -20,47 +22,106 @@ from bench.instruments.nvml import (
 MIB = 1 << 20
 
 
-class RssSampler:
-    """Peak resident set size of this process while the block runs, sampled every `interval` s.
+_STATUS = Path("/proc/self/status")
+_CLEAR_REFS = Path("/proc/self/clear_refs")
 
-    One snapshot at the end would miss the peak: activations are freed before the
-    call returns.
+
+def _status_kib(field: str) -> int | None:
+    """A `VmXXX:` line of /proc/self/status in KiB, or None off Linux."""
+    try:
+        text = _STATUS.read_text()
+    except OSError:
+        return None
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def reset_kernel_peak() -> bool:
+    """Reset the kernel's peak RSS (VmHWM) to the current RSS; False where the kernel can't.
+
+    Writing "5" to /proc/self/clear_refs does this (Linux 4.0+, documented in proc(5)); the
+    kernel then tracks the true peak at no cost to the process, where a sampling thread both
+    misses short peaks and takes CPU from the work it measures.
+    """
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return _status_kib("VmHWM") is not None
+
+
+class RssSampler:
+    """Peak resident set size of this process while the block runs.
+
+    On Linux the kernel's own high-water mark (VmHWM, reset on entry) is read: exact, and no
+    thread runs during the measured work. Elsewhere (or where /proc/self/clear_refs is not
+    writable) a thread samples RSS every `interval` s. One snapshot at the end would miss the
+    peak either way: activations are freed before the call returns. Blocks must not nest: the
+    kernel keeps one high-water mark per process.
     """
 
-    def __init__(self, interval: float = 0.005, also: Callable[[], None] | None = None) -> None:
-        """`also` runs on every tick too (NVML sampling), so its peak is a real peak."""
+    def __init__(
+        self, interval: float = 0.005, also: Callable[[], None] | None = None, use_kernel: bool = True
+    ) -> None:
+        """`also` runs in a thread on every tick (NVML sampling on CUDA), so its peak is a real peak.
+        `use_kernel=False` forces thread sampling (to compare the two in tools/instrument_overhead.py)."""
         self.interval = interval
         self.also = also
+        self.use_kernel = use_kernel
         self.process = psutil.Process(os.getpid())
         self.peak_bytes = 0
         self.start_bytes = 0
+        self.source = "sampled"
+        self._kernel = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.peak_bytes = max(self.peak_bytes, self.process.memory_info().rss)
+            if not self._kernel:
+                self.peak_bytes = max(self.peak_bytes, self.process.memory_info().rss)
             if self.also is not None:
                 self.also()
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
+        self._kernel = self.use_kernel and reset_kernel_peak()
+        self.source = "kernel-hwm" if self._kernel else "sampled"
         self.start_bytes = self.process.memory_info().rss
         self.peak_bytes = self.start_bytes
         self._stop.clear()
-        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
-        self._thread.start()
+        if not self._kernel or self.also is not None:
+            self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+            self._thread = None
         self.peak_bytes = max(self.peak_bytes, self.process.memory_info().rss)
+        if self._kernel:
+            hwm_kib = _status_kib("VmHWM")
+            if hwm_kib is not None:
+                self.peak_bytes = max(self.peak_bytes, hwm_kib * 1024)
 
     @property
     def peak_mib(self) -> float:
         return self.peak_bytes / MIB
+
+    def current_peak_mib(self) -> float:
+        """The peak so far, read inside the block (the kernel's mark, or the samples so far)."""
+        peak = max(self.peak_bytes, self.process.memory_info().rss)
+        if self._kernel:
+            hwm_kib = _status_kib("VmHWM")
+            if hwm_kib is not None:
+                peak = max(peak, hwm_kib * 1024)
+        return peak / MIB
+
+    @property
+    def start_mib(self) -> float:
+        return self.start_bytes / MIB
 
 
 class CudaPeak:

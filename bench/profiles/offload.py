@@ -9,19 +9,18 @@ sequential CPU offload (submodules streamed in); the row records which one made 
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from bench.errors import BenchError
 from bench.measure import Measurement, measure
-from optimize import Variant, build_variant, parse_recipe
 
 if TYPE_CHECKING:
     from bench.suite_config import SuiteConfig
     from bench.workload import Workload
-    from models import LoadedModel
-    from optimize import VariantCache
+    from optimize import Variant
 
 MIB = 1 << 20
 OFFLOAD_CHOICES = ("none", "auto")
@@ -75,37 +74,28 @@ def _enable(pipeline: Any, mode: str, device: torch.device) -> None:
 
 
 def measure_offloaded(
-    model: LoadedModel,
-    cache: VariantCache,
+    build: Callable[[], Variant],
     config: SuiteConfig,
     variant_name: str,
     workload: Workload,
     benchmark: Any,
     info: dict[str, Any],
 ) -> tuple[Variant, Measurement]:
-    """Retry an out-of-memory variant with each offload mode; raises OffloadFailed when none fits."""
-    from pytest_benchmark.fixture import FixtureAlreadyUsed
+    """Retry an out-of-memory variant with each offload mode; raises OffloadFailed when none fits.
 
+    `build()` gives the variant on the CPU (from the cache: it was built for the first try) and
+    drops whatever the caller held of the previous try. Each failed try is released outside its
+    exception handler, so the next one never runs beside the failed one's memory."""
     device = config.device
     reached: list[str] = []
     for mode in OFFLOAD_MODES:
         _release(device)
-        variant: Variant | None = None
-        try:
-            variant = build_variant(model, parse_recipe(variant_name), device, cache, place_on_device=False)
-            _enable(variant.pipeline, mode, device)
-            result = measure(variant.pipeline, workload, device, benchmark, config.rounds, config.warmup)
-        except FixtureAlreadyUsed:
-            raise OffloadFailed(
-                "it ran out of memory during the timed rounds, and a benchmark cannot be timed twice"
-            ) from None
-        except Exception as error:
-            if not is_oom(error):
-                raise
-            peak = peak_allocated_mib(device)
-            reached.append(f"{mode} offload: out of memory at {peak or 0:.0f} MiB")
-            del variant
+        variant, result, failure = _try_offload(build, mode, config, variant_name, workload, benchmark)
+        if failure is not None:
+            reached.append(failure)
+            del variant, result
             continue
+        assert variant is not None and result is not None
         info.update(
             offload=mode,
             offload_note=f"{mode} CPU offload made it fit after: {info.get('reason') or 'out of memory'}",
@@ -118,3 +108,33 @@ def measure_offloaded(
         return variant, result
     _release(device)
     raise OffloadFailed("; ".join(reached))
+
+
+def _try_offload(
+    build: Callable[[], Variant],
+    mode: str,
+    config: SuiteConfig,
+    variant_name: str,
+    workload: Workload,
+    benchmark: Any,
+) -> tuple[Variant | None, Measurement | None, str | None]:
+    """(variant, measurement, None) when it fit; (None, None, what it reached) when out of memory."""
+    from pytest_benchmark.fixture import FixtureAlreadyUsed
+
+    device = config.device
+    try:
+        variant = build()
+        _enable(variant.pipeline, mode, device)
+        result = measure(
+            variant.pipeline, workload, device, benchmark, config.rounds, config.warmup, label=variant_name
+        )
+    except FixtureAlreadyUsed:
+        raise OffloadFailed(
+            "it ran out of memory during the timed rounds, and a benchmark cannot be timed twice"
+        ) from None
+    except Exception as error:
+        if not is_oom(error):
+            raise
+        peak = peak_allocated_mib(device)
+        return None, None, f"{mode} offload: out of memory at {peak or 0:.0f} MiB"
+    return variant, result, None

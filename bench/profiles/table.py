@@ -2,7 +2,8 @@
 
 Rates are dense peaks at the boost clock. `fp16_tflops` and `bf16_tflops` are the rates of
 matrix work with fp32 accumulation, which is what PyTorch's fp16/bf16 matmuls and convolutions
-use (DESIGN.md): on Ampere the fp32-accumulate tensor-core rate, on a GTX 16xx (no tensor
+use (cuBLAS and cuDNN are called with fp32 compute for fp16/bf16 inputs unless reduced-precision
+reduction is allowed): on Ampere the fp32-accumulate tensor-core rate, on a GTX 16xx (no tensor
 cores) the fp32 FMA rate. The fp16-accumulate rate is kept apart (`fp16_acc16_tflops`) for
 reference only.
 """
@@ -155,7 +156,10 @@ BUILTIN: dict[str, Profile] = {
             tensor_cores=False,
             compute_capability=(7, 5),
             known_issues=(FP16_NAN_ISSUE, "no bf16 (Turing)"),
-            references=("DESIGN.md profile table", _TECHPOWERUP),
+            references=(
+                "NVIDIA GeForce GTX 1650 specifications: 896 CUDA cores, 1665 MHz boost, 4 GB GDDR5, 128-bit",
+                f"{_TECHPOWERUP}: TU117, FP32 2.984 TFLOPS, FP16 5.967 TFLOPS (2:1), 128.1 GB/s",
+            ),
         ),
         Profile(
             name="rtx3050-laptop",
@@ -194,7 +198,12 @@ BUILTIN: dict[str, Profile] = {
             int8_tops=72.8,
             tensor_cores=True,
             compute_capability=(8, 6),
-            references=("DESIGN.md profile table", "NVIDIA Ampere GA10x whitepaper"),
+            references=(
+                "NVIDIA GeForce RTX 3050 specifications: 2560 CUDA cores, 1777 MHz boost, 8 GB GDDR6",
+                f"{_TECHPOWERUP}: GA106, FP32 9.098 TFLOPS, 224.0 GB/s",
+                "NVIDIA Ampere GA102 GPU Architecture whitepaper: GA10x tensor cores, 512 dense fp16 "
+                "FLOP/clk/SM with fp32 accumulation (1024 with fp16), applied to 20 SMs at 1777 MHz",
+            ),
         ),
         Profile(
             name="rtx3080",
@@ -209,7 +218,10 @@ BUILTIN: dict[str, Profile] = {
             int8_tops=238.0,
             tensor_cores=True,
             compute_capability=(8, 6),
-            references=("DESIGN.md profile table", "NVIDIA Ampere GA102 whitepaper"),
+            references=(
+                "NVIDIA Ampere GA102 GPU Architecture whitepaper, appendix A (GeForce RTX 3080): 29.8 TFLOPS "
+                "FP32, 119 / 59.5 TFLOPS fp16 tensor (fp16 / fp32 accumulate), 238 TOPS int8, 760 GB/s",
+            ),
         ),
         Profile(
             name="rtx3080-12",
