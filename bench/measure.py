@@ -18,9 +18,10 @@ from bench.instruments.stages import StageRecorder
 from bench.schedulers import set_scheduler
 from bench.workload import Workload
 
-# NVML is polled in a thread on CUDA only; every 50 ms is enough for a peak that lasts a
-# denoising step, and costs the timed work far less than the 5 ms it used to be.
+# NVML is polled in a thread on CUDA only: every 50 ms catches a peak that lasts a denoising
+# step. RSS is sampled every 5 ms only where the kernel keeps no peak (RssSampler).
 NVML_INTERVAL_S = 0.05
+RSS_INTERVAL_S = 0.005
 
 
 @dataclass
@@ -68,7 +69,7 @@ def measure(
     nvml = cuda.sample_nvml if device.type == "cuda" else None
     contention = ContentionMeter()
     with (
-        RssSampler(interval=NVML_INTERVAL_S, also=nvml) as rss,
+        RssSampler(interval=RSS_INTERVAL_S, also=nvml, also_interval=NVML_INTERVAL_S) as rss,
         StageRecorder(pipeline, device) as stages,
     ):
         faults.before_first_call(label, pipeline)

@@ -122,7 +122,8 @@ def safetensors_header(path: Path, what: str) -> dict[str, dict[str, Any]]:
         raise BenchError(f"{foreign}: its header is not UTF-8 JSON") from None
     if not isinstance(header, dict):
         raise BenchError(f"{foreign}: its header is not a JSON object")
-    metadata = header.pop("__metadata__", {})
+    metadata = header.pop("__metadata__", None)
+    metadata = {} if metadata is None else metadata  # optional, and null is valid (safetensors' Option)
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise BenchError(f"{foreign}: its __metadata__ is not a map of strings")
     end = _check_tensors(header, where, foreign)

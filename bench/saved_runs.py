@@ -7,8 +7,9 @@ assert). Here the number is claimed atomically instead:
 
 - the complete file is written under a temporary name, then published with `os.link` onto
   `<NNNN>_<name>.json`; `link` fails with EEXIST when the name is taken, and the save retries
-  with the next number. A reader never sees a half-written run, nothing is ever overwritten,
-  and this holds against writers that know nothing of us (plain pytest-benchmark, older runs);
+  with the next number. A reader never sees a half-written run (except on a filesystem without
+  hard links, where the claimed name is filled in place and removed if the write fails), nothing
+  is ever overwritten, and this holds against writers that know nothing of us;
 - an exclusive `flock` on `<folder>/.save.lock` around choosing and publishing keeps our own
   saves from even picking the same number under different names.
 
@@ -59,11 +60,16 @@ def _publish(temp: Path, target: Path) -> None:
         if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
             raise
         # A filesystem without hard links: claim the name exclusively, then copy the bytes in.
+        # Here a reader can see the file before it is complete; a failed write removes it.
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        with os.fdopen(fd, "wb") as out:
-            out.write(temp.read_bytes())
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(temp.read_bytes())
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
 
 
 def claim(folder: Path, name: str, data: bytes) -> Path:

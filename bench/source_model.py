@@ -15,6 +15,7 @@ import ctypes.util
 import functools
 import gc
 from collections.abc import Callable
+from typing import Any
 
 from bench.errors import BenchError
 from models import LoadedModel
@@ -53,6 +54,7 @@ class SourceModel:
         self._load = load
         self._model: LoadedModel | None = None
         self._fingerprint: str | None = None
+        self._identity: tuple[str, str, str] | None = None  # name, weights, family of the first load
         self.loads = 0
 
     def get(self) -> LoadedModel:
@@ -61,6 +63,7 @@ class SourceModel:
             self.loads += 1
             if self._fingerprint is None:
                 self._fingerprint = model.fingerprint
+                self._identity = (model.name, model.weights, model.family)
             elif model.fingerprint != self._fingerprint:
                 # Files changed under a running session: the variants would no longer be comparable.
                 raise BenchError(
@@ -79,3 +82,24 @@ class SourceModel:
     @property
     def resident(self) -> bool:
         return self._model is not None
+
+    def view(self) -> SourceView:
+        """The source's identity without its weights; its `pipeline` loads them only if read."""
+        if self._identity is None:
+            self.get()
+        return SourceView(self)
+
+
+class SourceView:
+    """What rows and collectors read of the model (name, weights, fingerprint, family), without
+    loading it again after it was parked; `pipeline` (the FID collector's baseline build) does."""
+
+    def __init__(self, source: SourceModel) -> None:
+        assert source._identity is not None and source._fingerprint is not None
+        self._source = source
+        self.name, self.weights, self.family = source._identity
+        self.fingerprint = source._fingerprint
+
+    @property
+    def pipeline(self) -> Any:
+        return self._source.get().pipeline

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -94,8 +94,8 @@ class Suite:
         """The extra_info skeleton: context first, every measured field null until measured."""
         return {
             "schema": SCHEMA,
-            "model": self.model.name,
-            "weights": self.model.weights,
+            "model": self._source.view().name,
+            "weights": self._source.view().weights,
             "variant": case.variant,
             "baseline_variant": BASELINE,
             "device": str(self.config.device),
@@ -195,7 +195,9 @@ class Suite:
         else:
             info.update(status="ok")
         self._warn_if_contended(info)
-        info.update(collect(FinishedRun(config, self.model, variant, case.workload, result, dict(info))))
+        # The view, not self.model: reading the source's name must not load its weights back.
+        source = cast(LoadedModel, self._source.view())
+        info.update(collect(FinishedRun(config, source, variant, case.workload, result, dict(info))))
 
     def _prepare_reference(self, workload: Workload) -> None:
         """The baseline image, made before the variant is built: the two must not share memory."""

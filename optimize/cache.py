@@ -225,8 +225,10 @@ class VariantCache:
             }
             (staging / MANIFEST).write_text(json.dumps(full, indent=2, default=str))
             target = self.folder(key)
-            if target.exists():
+            if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()  # a stray file or link where the entry belongs
             os.replace(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -122,6 +122,13 @@ def test_a_sound_lora_passes_and_the_library_reads_it(tmp_path):
     assert config(tmp_path, lora=[str(sound)]).lora == ((str(sound), 1.0),)
 
 
+def test_a_null_metadata_is_valid_as_for_the_library(tmp_path):
+    path = with_header(tmp_path / "m.safetensors", {"__metadata__": None, "a.lora": entry()}, b"\0" * 8)
+    with safe_open(str(path), framework="pt") as handle:
+        assert list(handle.keys()) == ["a.lora"]
+    assert config(tmp_path, lora=[str(path)]).lora == ((str(path), 1.0),)
+
+
 def test_a_safetensors_file_that_is_not_a_lora_is_refused(tmp_path):
     path = tmp_path / "unet.safetensors"
     save_file({"conv_in.weight": torch.ones(2, 2)}, str(path))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from suite_inprocess import FakeBenchmark, tiny_suite_config
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -367,41 +368,22 @@ def test_pixel_space_unconditional_pipeline_is_estimated():
     )
 
 
-class _Benchmark:
-    """pytest-benchmark's fixture, reduced to what Suite.run calls."""
-
-    def pedantic(self, function, args=(), kwargs=None, rounds=1, warmup_rounds=0, iterations=1):
-        for _ in range(rounds):
-            function(*args, **(kwargs or {}))
-
-
 def test_a_nan_image_is_status_nan_on_the_cpu_too(tmp_path):
     """The GTX 16xx fp16 trap, reproduced by poisoning the VAE: status `nan`, whatever the device."""
     from bench.source_model import SourceModel
     from bench.suite import Case, Suite
-    from bench.suite_config import SuiteConfig
-    from bench.workload import Workload
     from models import load_model
 
     model = load_model("tiny-sd")
     model.pipeline.vae.decoder.conv_out.bias.data.fill_(float("nan"))
-    config = SuiteConfig(
-        model="tiny-sd",
-        weights="random",
-        variants=("fp32",),
-        workloads=(Workload(steps=2),),
-        rounds=1,
-        warmup=0,
-        device=torch.device("cpu"),
-        cache_root=tmp_path / "cache",
-        allow_pickle=False,
-        hardware=select_profile("gtx1650", torch.device("cpu"), host=CPU_HOST),
+    config = tiny_suite_config(
+        tmp_path, ("fp32",), hardware=select_profile("gtx1650", torch.device("cpu"), host=CPU_HOST)
     )
     suite = Suite(config)
     suite._source = SourceModel(lambda: model)  # the poisoned model, reloaded as itself after parking
     case = Case("fp32", config.workloads[0])
     info = suite.row(case)
-    suite.run(case, _Benchmark(), info)
+    suite.run(case, FakeBenchmark(), info)
     assert info["status"] == "nan" and "NaN or inf" in info["reason"]
     assert info["profile"] == "gtx1650" and info["device_name"] == "AMD EPYC" and info["emulated"] is False
     assert info["fits"] is True and info["projected_step_ms"] > 0

@@ -285,7 +285,8 @@ def test_the_timeout_bounds_the_whole_request_not_each_read(
     start = time.monotonic()
     result = run_load(parse_url(url), SMALL, requests=1, concurrency=1, timeout=1.5, progress=False)
     elapsed = time.monotonic() - start
-    assert elapsed < 1.5 + 1.0, f"a request held {elapsed:.1f} s against --timeout 1.5"
+    # Slack for a loaded 2-core machine waking the timer late; a per-read timeout held it 20 s.
+    assert elapsed < 1.5 + 5.0, f"a request held {elapsed:.1f} s against --timeout 1.5"
     assert result.warmup is not None and not result.warmup.ok
     assert (
         result.warmup.reason == "timed out after 1.5 s waiting for POST /sdapi/v1/txt2img (the whole request)"

@@ -200,7 +200,9 @@ def _exported(run: SuiteRun, variants: tuple[str, ...], provider: str) -> Outcom
     for variant in variants:
         problem = row_problem(run, variant)
         row = run.row(variant) or {}
-        found[variant] = figures(row, "provider", "psnr_vs_baseline", "latency_median_s")
+        found[variant] = figures(
+            row, "provider", "psnr_vs_baseline", "latency_median_s", "vram_source", "peak_vram_nvml_mib"
+        )
         if problem:
             problems.append(problem)
         elif provider not in str(row.get("provider")):
@@ -208,9 +210,23 @@ def _exported(run: SuiteRun, variants: tuple[str, ...], provider: str) -> Outcom
         elif (row.get("psnr_vs_baseline") or 0.0) < MIN_FP16_PSNR_DB:
             psnr = row.get("psnr_vs_baseline")
             problems.append(f"{variant}: {psnr} dB against fp32 (< {MIN_FP16_PSNR_DB})")
+        elif problem := _vram_problem(variant, row, provider):
+            problems.append(problem)
     if problems:
         return failed("; ".join(problems), **found)
     return passed(f"on {provider}, image within {MIN_FP16_PSNR_DB:.0f} dB of fp32", **found)
+
+
+def _vram_problem(variant: str, row: dict, provider: str) -> str | None:
+    """Exported rows must say where their VRAM is read (issue 15 item 9): ORT's arena is outside
+    torch's allocator, so its figure is NVML's and it is not capped; TensorRT allocates through torch."""
+    expected = "torch-allocator" if provider == "Tensorrt" else "nvml-device-delta"
+    if row.get("vram_source") != expected:
+        return f"{variant}: vram_source {row.get('vram_source')!r}, expected {expected!r}"
+    if expected == "nvml-device-delta" and (row.get("vram_capped") or not row.get("peak_vram_nvml_mib")):
+        capped, nvml = row.get("vram_capped"), row.get("peak_vram_nvml_mib")
+        return f"{variant}: an ORT row must be uncapped with an NVML peak; capped={capped}, NVML {nvml}"
+    return None
 
 
 @check("compile", "torch.compile built and warmed up at the workload: the first call compiles nothing", 300)

@@ -61,11 +61,17 @@ class RssSampler:
     """
 
     def __init__(
-        self, interval: float = 0.005, also: Callable[[], None] | None = None, use_kernel: bool = True
+        self,
+        interval: float = 0.005,
+        also: Callable[[], None] | None = None,
+        use_kernel: bool = True,
+        also_interval: float = 0.05,
     ) -> None:
-        """`also` runs in a thread on every tick (NVML sampling on CUDA), so its peak is a real peak.
+        """`also` runs in a thread (NVML sampling on CUDA), so its peak is a real peak: every
+        `interval` s when RSS must be sampled too, else every `also_interval` s.
         `use_kernel=False` forces thread sampling (to compare the two in tools/instrument_overhead.py)."""
         self.interval = interval
+        self.also_interval = also_interval
         self.also = also
         self.use_kernel = use_kernel
         self.process = psutil.Process(os.getpid())
@@ -77,12 +83,13 @@ class RssSampler:
         self._thread: threading.Thread | None = None
 
     def _sample(self) -> None:
+        tick = self.also_interval if self._kernel else self.interval
         while not self._stop.is_set():
             if not self._kernel:
                 self.peak_bytes = max(self.peak_bytes, self.process.memory_info().rss)
             if self.also is not None:
                 self.also()
-            self._stop.wait(self.interval)
+            self._stop.wait(tick)
 
     def __enter__(self) -> RssSampler:
         self._kernel = self.use_kernel and reset_kernel_peak()

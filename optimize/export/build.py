@@ -106,6 +106,9 @@ def release_runner(part: ExportedComponent) -> None:
     a pass that replaces the component has no further use for it, and keeping it open while
     the quantiser or the next session loads the same weights doubled the build's memory.
     `part` is replaced right after; its graph file, config and parity references stay."""
+    close = getattr(part.runner, "close", None)
+    if callable(close):
+        close()  # a TensorRT engine frees its parts in the order TensorRT needs
     part.runner = None
 
 

@@ -232,6 +232,17 @@ class EngineRunner:
             else:
                 self.context.device_memory = self.workspace.data_ptr()
 
+    def close(self) -> None:
+        """Free in the order TensorRT needs: the context before its engine and the memory it runs in,
+        the engine (which hands its weights back through the allocator) before its runtime, and the
+        allocator last. Attribute order alone would free the runtime first."""
+        for name in ("context", "workspace", "engine", "runtime", "allocator"):
+            if name in self.__dict__:
+                delattr(self, name)
+
+    def __del__(self) -> None:
+        self.close()
+
     @classmethod
     def load(cls, path: Path, device: torch.device) -> EngineRunner:
         trt = tensorrt()

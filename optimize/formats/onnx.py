@@ -38,8 +38,11 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def device_from_label(label: str) -> torch.device:
-    """The manifest's device label (`cpu/x86_64`, `cuda/<name>`) back to a torch device; the cache
-    key holds the label, so an entry is only restored on the kind of device it was built for."""
+    """The manifest's device label (`cpu/...`, `cuda/<name>`) back to a torch device; the cache
+    key holds the label, so an entry is only restored on the kind of device it was built for.
+
+    The label has no index, so this is CUDA's current device: only `restore` without a build
+    context uses it; `build_variant` calls `restore_in` with the run's own device (`cuda:1`)."""
     if label.startswith("cuda"):
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")

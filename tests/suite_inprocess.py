@@ -1,0 +1,35 @@
+"""The suite driven in this process on tiny-sd, with pytest-benchmark's fixture reduced to a loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class FakeBenchmark:
+    """pytest-benchmark's fixture, reduced to what Suite.run calls."""
+
+    def pedantic(self, function, args=(), kwargs=None, rounds=1, warmup_rounds=0, iterations=1):
+        for _ in range(rounds):
+            function(*args, **(kwargs or {}))
+
+
+def tiny_suite_config(tmp_path: Path, variants: tuple[str, ...], **overrides: Any):
+    from bench.suite_config import SuiteConfig
+    from bench.workload import Workload
+
+    options: dict[str, Any] = {
+        "model": "tiny-sd",
+        "weights": "random",
+        "variants": variants,
+        "workloads": (Workload(steps=2),),
+        "rounds": 1,
+        "warmup": 0,
+        "device": torch.device("cpu"),
+        "cache_root": tmp_path / "cache",
+        "allow_pickle": False,
+        **overrides,
+    }
+    return SuiteConfig(**options)
