@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from diffusers import DiffusionPipeline
-from safetensors.torch import save_file
 
 from optimize.components import component_dtypes, to_device, torch_components
 from optimize.export.compiled import compile_pipeline, uncompiled_state, warm_up
@@ -16,6 +15,7 @@ from optimize.formats.base import VariantFormat, register_format
 from optimize.formats.names import COMPILED_FORMAT
 from optimize.formats.onnx import device_from_label
 from optimize.formats.state_dict import StateDictFormat
+from optimize.formats.tensor_file import save_tensors
 from optimize.passes.base import BuildContext
 
 if TYPE_CHECKING:
@@ -28,10 +28,7 @@ class CompiledFormat(VariantFormat):
 
     def save(self, pipeline: DiffusionPipeline, folder: Path, recipe: Recipe) -> dict[str, Any]:
         for name, module in torch_components(pipeline).items():
-            tensors = {
-                key: value.detach().contiguous().clone() for key, value in uncompiled_state(module).items()
-            }
-            save_file(tensors, str(folder / f"{name}.safetensors"))
+            save_tensors(uncompiled_state(module), folder / f"{name}.safetensors")
         return {"dtypes": component_dtypes(pipeline)}
 
     def restore(

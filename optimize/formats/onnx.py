@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from diffusers import DiffusionPipeline
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from optimize.components import torch_components
 from optimize.export.build import SessionSettings, open_component
@@ -23,6 +23,7 @@ from optimize.export.modules import exported_components
 from optimize.export.pipelines import pipeline_with
 from optimize.formats.base import VariantFormat, register_format
 from optimize.formats.names import ONNX_FORMAT
+from optimize.formats.tensor_file import save_tensors
 
 if TYPE_CHECKING:
     from optimize.passes.base import BuildContext
@@ -64,8 +65,7 @@ class OnnxFormat(VariantFormat):
         for name, module in torch_components(pipeline).items():
             if name in graphs:
                 continue
-            tensors = {key: value.detach().contiguous().clone() for key, value in module.state_dict().items()}
-            save_file(tensors, str(folder / f"{name}.safetensors"))
+            save_tensors(module.state_dict(), folder / f"{name}.safetensors")
             leftovers[name] = f"{name}.safetensors"
         return {"graphs": graphs, "torch_components": leftovers}
 

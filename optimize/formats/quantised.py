@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from diffusers import DiffusionPipeline
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from optimize.components import component_dtypes, torch_components
 from optimize.errors import PassError
 from optimize.formats.base import VariantFormat, register_format
+from optimize.formats.tensor_file import save_tensors
 from optimize.quantisation import QUANTISED_FORMAT
 from optimize.quantisation.layers import LAYER_KINDS, encode, quantised_layers
 from optimize.quantisation.selection import replace_submodule
@@ -67,9 +67,7 @@ class QuantisedFormat(VariantFormat):
         counts: dict[str, dict[str, int]] = {}
         for name, module in torch_components(pipeline).items():
             tensors, descriptions = _component_tensors(module)
-            save_file(
-                tensors, str(folder / f"{name}.safetensors"), metadata={LAYERS_KEY: encode(descriptions)}
-            )
+            save_tensors(tensors, folder / f"{name}.safetensors", metadata={LAYERS_KEY: encode(descriptions)})
             kinds = [entry["kind"] for entry in descriptions.values()]
             if kinds:
                 counts[name] = {kind: kinds.count(kind) for kind in sorted(set(kinds))}

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from diffusers import DiffusionPipeline
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from optimize.components import component_dtypes, torch_components
 from optimize.formats.base import VariantFormat, register_format
 from optimize.formats.names import DEFAULT_FORMAT
+from optimize.formats.tensor_file import save_tensors
 
 if TYPE_CHECKING:
     from optimize.recipe import Recipe
@@ -23,9 +24,8 @@ class StateDictFormat(VariantFormat):
 
     def save(self, pipeline: DiffusionPipeline, folder: Path, recipe: Recipe) -> dict[str, Any]:
         for name, module in torch_components(pipeline).items():
-            # clone: safetensors refuses tensors that share storage (views, tied weights).
-            tensors = {key: value.detach().contiguous().clone() for key, value in module.state_dict().items()}
-            save_file(tensors, str(folder / f"{name}.safetensors"))
+            # Streamed tensor by tensor: no clone, no bytes copy of the whole component.
+            save_tensors(module.state_dict(), folder / f"{name}.safetensors")
         return {"dtypes": component_dtypes(pipeline)}
 
     def restore(
