@@ -187,7 +187,7 @@ def to_markdown(long: pd.DataFrame, recipe: str, by: str, recs: pd.DataFrame) ->
     parts.append(
         f"\nTime for {PROMPTS} prompts is {PROMPTS} x the generation time (the median of the timed "
         "rounds, one generation per prompt), not a separate run. *projected*: not measured on that "
-        "profile's device; a roofline projection from the run (see README, Hardware profiles). "
+        "profile's device; a roofline projection from the run (see docs/profiles.md). "
         "*estimated* VRAM: the meta-device estimate, where no GPU measured it.\n"
     )
     if not recs.empty:

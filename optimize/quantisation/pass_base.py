@@ -1,6 +1,6 @@
 """The behaviour the four quantisation passes share: arguments, refusals, counting, checks.
 
-Decisions (documented in README and docs/results):
+Decisions (documented in docs/recipes.md and docs/results):
 - Dtype passes go first: `bf16+int8` quantises bf16 weights and runs the remaining float
   work (convolutions, norms, attention maths, activations between layers) in bf16. A dtype
   pass after a quantisation pass is refused: quantised weights would keep their own dtype
