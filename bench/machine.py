@@ -11,6 +11,8 @@ from typing import Any
 import psutil
 import torch
 
+from optimize.cpu_features import host_flags
+
 SCHEMA = 1
 _PACKAGES = ("torch", "diffusers", "transformers", "onnxruntime", "onnxruntime-gpu", "tensorrt", "diffbench")
 
@@ -40,15 +42,8 @@ _CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_
 
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> list[str]:
     """Which of the flags above the CPU has (empty where /proc/cpuinfo can't be read)."""
-    try:
-        with open(cpuinfo) as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    present = set(line.split(":", 1)[1].split())
-                    return [flag for flag in _CPU_FLAGS if flag in present]
-    except OSError:
-        pass
-    return []
+    present = host_flags(cpuinfo)
+    return [flag for flag in _CPU_FLAGS if flag in present]
 
 
 def cpu_capability() -> str | None:

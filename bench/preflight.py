@@ -205,15 +205,14 @@ def embedding_file(path: Path, allow_pickle: bool) -> None:
 
 def unet_checkpoint(path: Path, allow_pickle: bool) -> None:
     """The weight files `--unet-checkpoint` names, each sound and (for a folder) inside the folder."""
+    root = real_path(path, "--unet-checkpoint")
     try:
+        if root.is_dir():
+            contained_files(root)  # the model folders' own containment check, before any file is read
         files = unet_weight_files(path, allow_pickle)
     except ModelError as error:
-        raise BenchError(str(error)) from None
-    root = real_path(path, "--unet-checkpoint")
+        raise BenchError(f"--unet-checkpoint: {error}") from None
     for file in files:
-        real = real_path(file, "--unet-checkpoint")
-        if root.is_dir() and not real.is_relative_to(root):
-            raise BenchError(f"--unet-checkpoint: {file} points outside {str(path)!r}: refusing to follow it")
         weights_file(file, "--unet-checkpoint", allow_pickle)
 
 

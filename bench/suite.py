@@ -92,10 +92,11 @@ class Suite:
 
     def row(self, case: Case) -> dict[str, Any]:
         """The extra_info skeleton: context first, every measured field null until measured."""
+        source = self._source.view()
         return {
             "schema": SCHEMA,
-            "model": self._source.view().name,
-            "weights": self._source.view().weights,
+            "model": source.name,
+            "weights": source.weights,
             "variant": case.variant,
             "baseline_variant": BASELINE,
             "device": str(self.config.device),

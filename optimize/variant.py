@@ -16,7 +16,7 @@ from diffusers import DiffusionPipeline
 
 from models import LoadedModel
 from optimize.cache import VariantCache, cache_key
-from optimize.code_fingerprint import recipe_code_fingerprint
+from optimize.code_fingerprint import CodeFingerprint, recipe_code_fingerprint
 from optimize.components import count_parameters, to_device
 from optimize.cpu_features import reduce_range_for
 from optimize.formats import get_format
@@ -83,7 +83,11 @@ class Variant:
         return count_parameters(self.pipeline)
 
 
-def variant_key(model: LoadedModel, recipe: Recipe, device: torch.device) -> str:
+def variant_key(
+    model: LoadedModel, recipe: Recipe, device: torch.device, code: CodeFingerprint | None = None
+) -> str:
+    """`code`: the recipe's code fingerprint when the caller has it (it reads and parses sources)."""
+    code = code or recipe_code_fingerprint(recipe)
     return cache_key(
         {
             "model": model.fingerprint,
@@ -92,7 +96,7 @@ def variant_key(model: LoadedModel, recipe: Recipe, device: torch.device) -> str
             "device": device_label(device),
             "format": recipe.format,
             # The harness code that builds and stores this recipe: an edited pass rebuilds.
-            "code": recipe_code_fingerprint(recipe).sha256,
+            "code": code.sha256,
         }
     )
 
@@ -114,11 +118,12 @@ def build_variant(
     (`build_peak_ram_mib`) and on the variant; it is passed in because optimize has no instruments.
     `warmups` are the run's generations by workload label (see BuildContext.warmups)."""
     recipe.require_supported(device)
-    key = variant_key(model, recipe, device)
+    code = recipe_code_fingerprint(recipe)
+    key = variant_key(model, recipe, device, code)
     started = time.perf_counter()
     variant_format = get_format(recipe.format)
-    meter = peak_meter() if peak_meter is not None else contextlib.nullcontext()
-    with cache.lock(key), meter:
+    meter = peak_meter() if peak_meter is not None else None
+    with cache.lock(key), meter or contextlib.nullcontext():
         entry = cache.load(key)
         cache_hit = entry is not None
         context = BuildContext(device=device, seed=seed, base=model.pipeline, warmups=warmups or {})
@@ -136,20 +141,18 @@ def build_variant(
                 "versions": library_versions(),
                 "device": device_label(device),
                 "format": recipe.format,
-                "code": vars(recipe_code_fingerprint(recipe)),
+                "code": vars(code),
                 "build_s": time.perf_counter() - started,
                 "checks": context.checks,
             }
 
             def write(folder: Path) -> None:
                 manifest.update(variant_format.save(built, folder, recipe))
-                manifest["build_peak_ram_mib"] = _current_peak(meter)
+                manifest["build_peak_ram_mib"] = meter.current_peak_mib() if meter else None
 
             entry = cache.store(key, manifest, write)
         else:
-            pipeline = variant_format.restore_in(
-                model.pipeline, entry.folder, entry.manifest, recipe, context
-            )
+            pipeline = variant_format.restore(model.pipeline, entry.folder, entry.manifest, recipe, context)
     if place_on_device:
         to_device(pipeline, device)
     return Variant(
@@ -159,22 +162,15 @@ def build_variant(
         build_s=time.perf_counter() - started,
         cache_hit=cache_hit,
         size_bytes=entry.size_bytes,
-        peak_ram_mib=_current_peak(meter) if peak_meter is not None else None,
+        peak_ram_mib=meter.peak_mib if meter else None,
     )
 
 
 class PeakMeter(Protocol):
-    """A context manager whose `peak_mib` is the peak RSS since it was entered."""
+    """A context manager measuring the process's peak RSS since it was entered."""
 
     def __enter__(self) -> Any: ...
     def __exit__(self, *exc: object) -> Any: ...
+    def current_peak_mib(self) -> float: ...  # read inside the block
     @property
-    def peak_mib(self) -> float: ...
-
-
-def _current_peak(meter: Any) -> float | None:
-    """The meter's peak so far: inside the block, by a reading of its own; after, its final figure."""
-    if not hasattr(meter, "peak_mib"):
-        return None
-    current = getattr(meter, "current_peak_mib", None)
-    return current() if callable(current) else meter.peak_mib
+    def peak_mib(self) -> float: ...  # read after it

@@ -2,8 +2,9 @@
 
 On a small machine another process cuts throughput far more than its share (torch's worker
 threads spin and wait on each other), so a row timed beside another job is not comparable
-with one timed alone. The kernel counts every CPU's busy time (/proc/stat, including time a
-hypervisor stole for other guests) and this process's own CPU time; the difference over the
+with one timed alone. The kernel counts every CPU's busy time (psutil.cpu_times: /proc/stat
+on Linux, with the time a hypervisor stole for other guests) and this process's own CPU time;
+the difference over the
 timed rounds is what others took, as a share of the machine's capacity (wall time x CPUs).
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import psutil
 import torch
@@ -22,22 +22,17 @@ import torch
 # desktop's background is a few percent.
 CONTENDED_SHARE_PCT = 10.0
 
-_PROC_STAT = Path("/proc/stat")
+# psutil's names for time that is not work: guest time is already counted inside user/nice.
+_NOT_BUSY = ("idle", "iowait", "guest", "guest_nice")
 
 
 def _machine_busy_s() -> float | None:
     """Seconds of CPU time all CPUs spent busy since boot (not idle, not waiting on I/O), or None."""
     try:
-        first = _PROC_STAT.read_text().splitlines()[0].split()
-    except (OSError, IndexError):
+        times = psutil.cpu_times()
+    except (OSError, NotImplementedError):
         return None
-    if first[0] != "cpu":
-        return None
-    ticks = [int(value) for value in first[1:]]
-    # user nice system idle iowait irq softirq steal [guest guest_nice, already inside user/nice]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
-    total = sum(ticks[:8])
-    return (total - idle) / os.sysconf("SC_CLK_TCK")
+    return sum(value for name, value in times._asdict().items() if name not in _NOT_BUSY)
 
 
 def _own_cpu_s(process: psutil.Process) -> float:

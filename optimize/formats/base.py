@@ -31,11 +31,6 @@ class VariantFormat(ABC):
 
     @abstractmethod
     def restore(
-        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
-    ) -> DiffusionPipeline:
-        """A runnable pipeline from the artefacts; `base` is the unmodified model (don't mutate it)."""
-
-    def restore_in(
         self,
         base: DiffusionPipeline,
         folder: Path,
@@ -43,9 +38,8 @@ class VariantFormat(ABC):
         recipe: Recipe,
         context: BuildContext,
     ) -> DiffusionPipeline:
-        """`restore` for this build's device and workloads (a cache hit of a build for them);
-        formats whose restore depends on them (compile's warm-up) override this."""
-        return self.restore(base, folder, manifest, recipe)
+        """A runnable pipeline from the artefacts; `base` is the unmodified model (don't mutate it).
+        `context` is this run's build context: its device (`cuda:1` stays `cuda:1`) and workloads."""
 
 
 FORMATS: dict[str, VariantFormat] = {}

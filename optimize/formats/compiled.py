@@ -13,7 +13,6 @@ from optimize.components import component_dtypes, to_device, torch_components
 from optimize.export.compiled import compile_pipeline, uncompiled_state, warm_up
 from optimize.formats.base import VariantFormat, register_format
 from optimize.formats.names import COMPILED_FORMAT
-from optimize.formats.onnx import device_from_label
 from optimize.formats.state_dict import StateDictFormat
 from optimize.formats.tensor_file import save_tensors
 from optimize.passes.base import BuildContext
@@ -32,12 +31,6 @@ class CompiledFormat(VariantFormat):
         return {"dtypes": component_dtypes(pipeline)}
 
     def restore(
-        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
-    ) -> DiffusionPipeline:
-        context = BuildContext(device=device_from_label(manifest["device"]), base=base)
-        return self.restore_in(base, folder, manifest, recipe, context)
-
-    def restore_in(
         self,
         base: DiffusionPipeline,
         folder: Path,
@@ -46,7 +39,7 @@ class CompiledFormat(VariantFormat):
         context: BuildContext,
     ) -> DiffusionPipeline:
         # The device and workloads of this run (cuda:1 stays cuda:1), not the first build's.
-        pipeline = StateDictFormat().restore(base, folder, manifest, recipe)
+        pipeline = StateDictFormat().restore(base, folder, manifest, recipe, context)
         settings = manifest["checks"]["compile"]
         to_device(pipeline, context.device)
         started = time.perf_counter()

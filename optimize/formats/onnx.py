@@ -38,17 +38,6 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def device_from_label(label: str) -> torch.device:
-    """The manifest's device label (`cpu/...`, `cuda/<name>`) back to a torch device; the cache
-    key holds the label, so an entry is only restored on the kind of device it was built for.
-
-    The label has no index, so this is CUDA's current device: only `restore` without a build
-    context uses it; `build_variant` calls `restore_in` with the run's own device (`cuda:1`)."""
-    if label.startswith("cuda"):
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
 @register_format
 class OnnxFormat(VariantFormat):
     name = ONNX_FORMAT
@@ -70,11 +59,6 @@ class OnnxFormat(VariantFormat):
         return {"graphs": graphs, "torch_components": leftovers}
 
     def restore(
-        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
-    ) -> DiffusionPipeline:
-        return self._open(base, folder, manifest, device_from_label(manifest["device"]))
-
-    def restore_in(
         self,
         base: DiffusionPipeline,
         folder: Path,

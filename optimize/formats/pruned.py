@@ -16,6 +16,7 @@ from optimize.formats.state_dict import StateDictFormat
 from optimize.pruning.persist import PRUNED_FORMAT, restore_pruned_structure, save_pruned_structure
 
 if TYPE_CHECKING:
+    from optimize.passes.base import BuildContext
     from optimize.recipe import Recipe
 
 
@@ -30,6 +31,11 @@ class PrunedFormat(VariantFormat):
         return summary
 
     def restore(
-        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
+        self,
+        base: DiffusionPipeline,
+        folder: Path,
+        manifest: dict[str, Any],
+        recipe: Recipe,
+        context: BuildContext,
     ) -> DiffusionPipeline:
         return restore_pruned_structure(base, folder, manifest)

@@ -28,6 +28,7 @@ from optimize.quantisation.selection import replace_submodule
 from optimize.quantisation.structure import save_structure, skeleton
 
 if TYPE_CHECKING:
+    from optimize.passes.base import BuildContext
     from optimize.recipe import Recipe
 
 LAYERS_KEY = "diffbench_quantised_layers"
@@ -75,7 +76,12 @@ class QuantisedFormat(VariantFormat):
         return summary
 
     def restore(
-        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
+        self,
+        base: DiffusionPipeline,
+        folder: Path,
+        manifest: dict[str, Any],
+        recipe: Recipe,
+        context: BuildContext,
     ) -> DiffusionPipeline:
         pipeline = skeleton(base, folder, manifest)
         for name, module in torch_components(pipeline).items():

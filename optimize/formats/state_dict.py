@@ -15,6 +15,7 @@ from optimize.formats.names import DEFAULT_FORMAT
 from optimize.formats.tensor_file import save_tensors
 
 if TYPE_CHECKING:
+    from optimize.passes.base import BuildContext
     from optimize.recipe import Recipe
 
 
@@ -29,7 +30,12 @@ class StateDictFormat(VariantFormat):
         return {"dtypes": component_dtypes(pipeline)}
 
     def restore(
-        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
+        self,
+        base: DiffusionPipeline,
+        folder: Path,
+        manifest: dict[str, Any],
+        recipe: Recipe,
+        context: BuildContext,
     ) -> DiffusionPipeline:
         pipeline = copy.deepcopy(base)
         for name, module in torch_components(pipeline).items():

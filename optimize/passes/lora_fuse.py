@@ -98,7 +98,12 @@ class LoraFusedFormat(VariantFormat):
         return StateDictFormat().save(pipeline, folder, recipe)
 
     def restore(
-        self, base: DiffusionPipeline, folder: Path, manifest: dict[str, Any], recipe: Recipe
+        self,
+        base: DiffusionPipeline,
+        folder: Path,
+        manifest: dict[str, Any],
+        recipe: Recipe,
+        context: BuildContext,
     ) -> DiffusionPipeline:
         pipeline = copy.deepcopy(base)
         if loaded_adapters(pipeline):
