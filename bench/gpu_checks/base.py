@@ -40,6 +40,7 @@ class CheckContext:
     work: Path  # scratch: suite storage and a fresh variant cache, so every path really builds
     deadline: float
     no_cuda_reason: str = ""
+    logs: Path | None = None  # where each suite run's output is kept (--logs); None: not kept
     runs: dict[tuple[str, ...], Any] = field(default_factory=dict)
 
     def seconds_left(self) -> float:

@@ -77,7 +77,10 @@ def suite_run(context: CheckContext, options: Sequence[str], timeout_s: float) -
     except subprocess.TimeoutExpired:
         run.error = f"the suite run did not finish in {limit:.0f} s: pytest bench/ {' '.join(key)}"
     else:
-        if output.is_file():
+        if context.logs is not None:
+            context.logs.mkdir(parents=True, exist_ok=True)
+            (context.logs / f"{name}.log").write_text(" ".join(command) + "\n" + (result.stdout or ""))
+        if output.is_file() and output.stat().st_size:
             run.rows = rows_of(json.loads(output.read_text()))
         if not run.rows:
             last = (result.stdout or "").strip().splitlines()[-1:] or ["no output"]
