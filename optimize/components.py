@@ -41,4 +41,18 @@ def to_device(pipeline: DiffusionPipeline, device: torch.device) -> DiffusionPip
     for module in torch_components(pipeline).values():
         # nn.Module.to, not ModelMixin.to: the latter warns on every cast of a built model.
         torch.nn.Module.to(module, device=device)
+        _move_int8_states(module, device)
     return pipeline
+
+
+def _move_int8_states(module: torch.nn.Module, device: torch.device) -> None:
+    """bitsandbytes' Linear8bitLt keeps its int8 rows in `state.CB`/`state.SCB` after its first
+    forward and moves them only in its own `.to`; a parent's `.to` reaches it through `_apply`,
+    which leaves them behind. A variant built (or checked) on the CPU and then moved to CUDA
+    would feed a CUDA matmul CPU rows: "Expected a cuda device, but got: cpu"."""
+    for layer in module.modules():
+        state = getattr(layer, "state", None)
+        for name in ("CB", "SCB"):
+            tensor = getattr(state, name, None)
+            if isinstance(tensor, torch.Tensor) and tensor.device.type != device.type:
+                setattr(state, name, tensor.to(device))

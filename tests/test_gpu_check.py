@@ -70,18 +70,33 @@ def test_check_names_are_unique_and_each_has_a_summary():
     assert len(names) == len(set(names)) and all(check.summary for check in CHECKS)
 
 
-def test_a_suite_run_gives_the_checks_its_rows(tmp_path):
-    # The same subprocess and JSON reading the GPU checks use, on the CPU with tiny-sd.
-    context = CheckContext(torch.device("cpu"), tmp_path, time.monotonic() + 600)
+def test_a_suite_run_gives_the_checks_its_rows(tmp_path, monkeypatch):
+    # The same subprocess and JSON reading the GPU checks use, on the CPU with tiny-sd. fp16 runs
+    # out of memory (injected), so its row is one of the run's failure rows, not a benchmark.
+    monkeypatch.setenv("DIFFBENCH_FAULT_OOM", "fp16*9")
+    context = CheckContext(torch.device("cpu"), tmp_path, time.monotonic() + 600, logs=tmp_path / "logs")
     options = ("--model", "tiny-sd", "--device", "cpu", "--resolution", "32", "--steps", "2")
     run = suite_run(context, (*options, "--variants", "fp32,fp16"), timeout_s=600)
     assert run.error == "", run.error
     assert row_problem(run, "fp32") is None
+    assert row_problem(run, "fp16", "oom") is None
+    assert "--variants fp32,fp16" in (tmp_path / "logs" / "gpu-check-1.log").read_text()
     fp32 = run.row("fp32")
     assert fp32["latency_median_s"] > 0 and fp32["step_median_ms"] > 0
     assert suite_run(context, (*options, "--variants", "fp32,fp16"), timeout_s=600) is run  # shared
     assert "expected oom" in row_problem(run, "fp32", "oom")
     assert "no row" in row_problem(run, "bf16")
+
+
+def test_a_run_in_which_nothing_could_be_timed_still_gives_its_rows(tmp_path, monkeypatch):
+    # pytest-benchmark writes no JSON when no benchmark ran; the journal saves the failure rows
+    # (found on the first GPU: the gtx1650 check's fp32-oom/bf16-unsupported run read as "no rows").
+    monkeypatch.setenv("DIFFBENCH_FAULT_OOM", "fp32*9")
+    context = CheckContext(torch.device("cpu"), tmp_path, time.monotonic() + 600)
+    options = ("--model", "tiny-sd", "--device", "cpu", "--resolution", "32", "--steps", "2")
+    run = suite_run(context, (*options, "--variants", "fp32"), timeout_s=600)
+    assert run.error == "", run.error
+    assert row_problem(run, "fp32", "oom") is None
 
 
 def test_a_suite_run_past_its_time_is_an_error_not_a_hang(tmp_path):

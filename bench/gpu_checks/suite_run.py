@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.gpu_checks.base import CheckContext
@@ -41,8 +42,9 @@ def rows_of(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
         info = dict(entry.get("extra_info", {}))
         info["latency_median_s"] = entry.get("stats", {}).get("median")
         rows.setdefault(str(info.get("variant")), info)
-    for info in document.get("diffbench", {}).get("rows", []):
-        rows.setdefault(str(info.get("variant")), dict(info))
+    for failure in document.get("diffbench", {}).get("rows", []):
+        info = dict(failure.get("extra_info", failure))  # saved as {name, fullname, extra_info}
+        rows.setdefault(str(info.get("variant")), info)
     return rows
 
 
@@ -83,11 +85,24 @@ def suite_run(context: CheckContext, options: Sequence[str], timeout_s: float) -
         if output.is_file() and output.stat().st_size:
             run.rows = rows_of(json.loads(output.read_text()))
         if not run.rows:
+            run.rows = saved_failure_rows(storage, name)
+        if not run.rows:
             last = (result.stdout or "").strip().splitlines()[-1:] or ["no output"]
             run.error = f"the suite saved no rows (pytest exit {result.returncode}): {last[0][:200]}"
     run.seconds = time.monotonic() - started
     context.runs[key] = run
     return run
+
+
+def saved_failure_rows(storage: Path, name: str) -> dict[str, dict[str, Any]]:
+    """The rows of a run in which no variant could be timed (every one oom, unsupported, ...).
+
+    pytest-benchmark writes no --benchmark-json then; the suite's journal saves the failure rows
+    under the run's name in the storage instead, and those rows are what a check expects."""
+    rows: dict[str, dict[str, Any]] = {}
+    for saved in sorted(storage.glob(f"*/*_{name}.json")):
+        rows.update(rows_of(json.loads(saved.read_text())))
+    return rows
 
 
 def row_problem(run: SuiteRun, variant: str, expected: str = "ok") -> str | None:
