@@ -34,6 +34,7 @@ from optimize.export.quantize import quantize
 from optimize.export.recording import CALIBRATION_PROMPTS, RecordingPlan, record_inputs
 from optimize.export.runner import OrtRunner
 from optimize.export.scratch import scratch_directory
+from tests.tool_scripts import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
@@ -400,7 +401,7 @@ def test_suite_gives_ok_rows_with_the_provider_and_an_unsupported_trt_row(tmp_pa
 
 
 def test_interleaved_step_latency_times_onnx_runtime_unets_beside_torch(tmp_path, module_cache, onnx_variant):
-    from bench.step_latency import main as step_main
+    step_main = load_tool("step_latency").main
 
     output = tmp_path / "steps.json"
     arguments = ["--model", "tiny-sd", "--resolution", "64", "--rounds", "2", "--variants", "fp32,onnx"]
@@ -415,7 +416,7 @@ def test_interleaved_step_latency_times_onnx_runtime_unets_beside_torch(tmp_path
 
 
 def test_interleaved_step_latency_refuses_a_bad_recipe_in_one_line(tmp_path, capsys):
-    from bench.step_latency import main as step_main
+    step_main = load_tool("step_latency").main
 
     output = tmp_path / "steps.json"
     arguments = ["--model", "tiny-sd", "--variants", "fp32,ort(opt=fastest)", "--output", str(output)]

@@ -1,5 +1,5 @@
-"""The docs/results table tools: bench.relative_table (ratios within one run) and
-reports.prune_sweep with interleaved step latencies (bench.prune_step_latency's JSON)."""
+"""The docs/results table tools: tools/relative_table.py (ratios within one run) and
+tools/prune_sweep.py with interleaved step latencies (tools/step_latency.py's JSON)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 
 import reports
-from bench.relative_table import main as relative_main
-from bench.relative_table import relative_table
-from reports.prune_sweep import main as sweep_main
 from tests.reports_runs import row, write_run
+from tests.tool_scripts import load_tool
+
+relative_main = load_tool("relative_table").main
+relative_table = load_tool("relative_table").relative_table
+sweep_main = load_tool("prune_sweep").main
 
 
 def test_ratios_are_taken_against_the_baseline_of_the_same_run(tmp_path):
@@ -69,7 +71,7 @@ def test_sweep_refuses_a_steps_file_of_another_shape(tmp_path, capsys):
     run = write_run(tmp_path / "0001_p.json", [row("fp32", 1.0, macs_g=1.0, unet_macs_g=1.0)])
     (tmp_path / "bad.json").write_text(json.dumps({"rows": []}))
     assert sweep_main([str(run), "--output", str(tmp_path / "s"), "--steps", str(tmp_path / "bad.json")]) == 2
-    assert "not a bench.prune_step_latency result" in capsys.readouterr().err
+    assert "not a tools/step_latency.py result" in capsys.readouterr().err
 
 
 def test_frame_types_survive_a_null_params(tmp_path):

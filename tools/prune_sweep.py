@@ -1,11 +1,11 @@
 """A pruning sweep from saved runs: each variant relative to the fp32 baseline, as a table and a plot.
 
-    python -m reports.prune_sweep RUN.json [RUN.json ...] --output docs/results/NAME \
+    python tools/prune_sweep.py RUN.json [RUN.json ...] --output docs/results/NAME \
         [--steps STEPS.json ...]
 
 writes NAME.md (markdown table) and NAME.png (params, MACs, step latency and peak RAM against
 the pruning ratio, each relative to the baseline of its own run). pandas and matplotlib only.
-`--steps` adds the interleaved step latencies of `python -m bench.prune_step_latency` (every
+`--steps` adds the interleaved step latencies of `python tools/step_latency.py` (every
 variant timed in rotation within one process, so machine noise hits all alike): per model,
 each variant's median relative to that file's fp32; the plot then uses them for step latency.
 """
@@ -155,12 +155,10 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports.prune_sweep", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python tools/prune_sweep.py", description=__doc__)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--output", required=True, type=Path, help="path prefix for .md and .png")
-    parser.add_argument(
-        "--steps", nargs="*", type=Path, default=[], help="bench.prune_step_latency JSON files"
-    )
+    parser.add_argument("--steps", nargs="*", type=Path, default=[], help="tools/step_latency.py JSON files")
     args = parser.parse_args(argv)
     missing = [str(p) for p in [*args.runs, *args.steps] if not p.exists()]
     if missing:
@@ -174,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             frame = with_interleaved(frame, interleaved_steps(args.steps))
         except (json.JSONDecodeError, KeyError, TypeError) as error:
-            print(f"error: --steps: not a bench.prune_step_latency result ({error})", file=sys.stderr)
+            print(f"error: --steps: not a tools/step_latency.py result ({error})", file=sys.stderr)
             return 2
     table = args.output.with_suffix(".md")
     temporary = table.with_suffix(".tmp")

@@ -1,6 +1,6 @@
 """Denoising-step latency of any variants' UNets, interleaved so that machine noise hits every variant alike.
 
-    python -m bench.step_latency --model sd15 --resolution 256 --rounds 15 \\
+    python tools/step_latency.py --model sd15 --resolution 256 --rounds 15 \\
         --variants "fp32,prune(0.3),bf16+compile,ort-int8" --cache-dir DIR --output FILE.json
 
 On a shared machine a sequential suite run can measure one variant during a burst of other
@@ -14,8 +14,8 @@ The first variant is the baseline of `speedup_vs_first`. The price of interleavi
 that follows another model's step runs slower, and fast variants lose the most (sd15 bf16
 took 24% longer beside fp32, 41% longer beside three other UNets; docs/results/2026-12-02-*),
 so against the baseline these ratios are a lower bound; time one variant per process
-(`--variants bf16`) for its undisturbed figure. `python -m bench.prune_step_latency`
-is the same command under its first name.
+(`--variants bf16`) for its undisturbed figure. Lab code (tools/README.md): the suite's
+interleaved timing (the tune issue) is meant to replace it.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def _build_unets(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m bench.step_latency", description=__doc__)
+    parser = OneLineParser(prog="python tools/step_latency.py", description=__doc__)
     parser.add_argument("--model", default="sd15")
     parser.add_argument("--resolution", default="256")
     parser.add_argument("--rounds", type=int, default=15)
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
     baseline = statistics.median(next(iter(times.values())))
     result = {
-        "command": " ".join(["python -m bench.step_latency", *(argv or sys.argv[1:])]),
+        "command": " ".join(["python tools/step_latency.py", *(argv or sys.argv[1:])]),
         "model": args.model,
         "machine": {
             "cpu": cpu_name() or platform.machine(),

@@ -9,7 +9,7 @@ compiled with inductor (fp32, int8, int8wo), with compile time reported separate
 torch.profiler's top operators for eager int8. Random weights; results are ratios within
 one run. Heavy (minutes): run it under the shared lock:
 
-    flock /tmp/diffbench-heavy.lock .venv/bin/python -m bench.quantisation_probe [--resolution 256]
+    flock /tmp/diffbench-heavy.lock .venv/bin/python tools/quantisation_probe.py [--resolution 256]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """FID/KID of tiny-ddpm-ihc (trained and random weights) and the real-data floor, against ihc-heldout.
 
-    OMP_NUM_THREADS=1 python -m bench.quality_check_ihc --dims 64 --samples 217
+    OMP_NUM_THREADS=1 python tools/quality_check_ihc.py --dims 64 --samples 217
 
 The same figures the suite gives with `--quality fid` (same sampling, seeds, features and
 distance code), for the two weights choices side by side, plus the floor (ihc-train crops
@@ -24,7 +24,7 @@ from models import load_model
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.quality_check_ihc")
+    parser = argparse.ArgumentParser(prog="python tools/quality_check_ihc.py")
     parser.add_argument("--dims", type=int, default=64)
     parser.add_argument("--samples", type=int, default=217)
     parser.add_argument("--steps", type=int, default=20)

@@ -1,6 +1,6 @@
 """The build-time parity checks of exported variants, read from the variant cache's manifests.
 
-    python -m bench.export_checks [CACHE_DIR] [--model tiny-sd]
+    python tools/export_checks.py [CACHE_DIR] [--model tiny-sd]
 
 One markdown row per cached onnx/ort/ort-int8/trt variant: the recipe, the worst relative and
 absolute error of each exported component against torch on inputs recorded from a real
@@ -51,7 +51,7 @@ def rows(cache: Path, model: str | None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.export_checks", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python tools/export_checks.py", description=__doc__)
     default = os.environ.get("DIFFBENCH_CACHE", str(Path.home() / ".cache" / "diffbench" / "variants"))
     parser.add_argument("cache", nargs="?", type=Path, default=Path(default))
     parser.add_argument("--model", default=None)

@@ -1,6 +1,6 @@
 """Saved runs -> a markdown table of each variant relative to the baseline of the same run.
 
-    python -m bench.relative_table STORAGE [--baseline fp32] [--extra quantised_bytes_ratio,peak_ram_mib]
+    python tools/relative_table.py STORAGE [--baseline fp32] [--extra quantised_bytes_ratio,peak_ram_mib]
 
 Per row: step and end-to-end latency medians, the ratio of the baseline's step time to the
 variant's (>1: faster), end-to-end latency and size on disk relative to the baseline (<1:
