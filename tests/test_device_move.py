@@ -50,7 +50,10 @@ def _int8_module() -> torch.nn.Module:
     return torch.nn.Sequential(swapped.to("cpu"))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (bitsandbytes' int8 CUDA kernels)")
+NEEDS_CUDA = "needs a CUDA device (bitsandbytes' int8 CUDA kernels)"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NEEDS_CUDA)
 def test_a_cpu_checked_int8_layer_runs_on_cuda_after_to_device() -> None:
     unet = _int8_module()
     unet(torch.randn(2, 32))  # the first forward moves the int8 rows from the weight into `state`
