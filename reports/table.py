@@ -17,6 +17,26 @@ from reports.loader import load
 
 FORMATS = ("md", "csv", "html", "parquet")
 TEXT_FORMATS = ("md", "csv", "html")
+ALL = "all"  # --columns all: every column, the table before the reader's default
+
+# What a reader needs first, in this order; a column without a value in any row is left out.
+READER_COLUMNS = (
+    "model",
+    "variant",
+    "status",
+    "latency_median_s",
+    "latency_iqr_s",
+    "step_median_ms",
+    "peak_ram_mib",
+    "peak_vram_mib",
+    "size_mb",
+    "psnr_vs_baseline",
+    "fid",
+    "reason",
+)
+# Shown first when they tell rows apart (more than one value): else every row shares them.
+CONTEXT_COLUMNS = ("run", "machine", "profile", "workload")
+ALWAYS = ("model", "variant", "status")
 
 
 def render(df: pd.DataFrame, fmt: str) -> str:
@@ -53,19 +73,46 @@ def write(df: pd.DataFrame, fmt: str, output: Path) -> None:
 
 
 def parse_columns(spec: str | None) -> list[str] | None:
-    """The column names in ``spec`` ("a,b,c"), in that order; None (all columns) when spec is None."""
+    """The column names in ``spec`` ("a,b,c"), in that order; None (the reader's columns) when spec
+    is None; every column for ``all``."""
     if spec is None:
         return None
+    if spec.strip() == ALL:
+        return list(COLUMNS)
     names = [name.strip() for name in spec.split(",") if name.strip()]
     unknown = [name for name in names if name not in BY_NAME]
     if unknown or not names:
         bad = ", ".join(unknown) if unknown else repr(spec)
-        raise ReportError(f"unknown column(s) {bad}; columns are {', '.join(COLUMNS)}")
+        raise ReportError(f"unknown column(s) {bad}; columns are {ALL} or any of {', '.join(COLUMNS)}")
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         # Parquet refuses duplicate column names, and no table is clearer for repeating one.
         raise ReportError(f"column(s) {', '.join(twice)} given more than once in --columns")
     return names
+
+
+def reader_columns(df: pd.DataFrame) -> list[str]:
+    """The default table's columns: the context columns that vary, then the reader's columns
+    that hold a value in some row (all of them for a run without rows)."""
+    if df.empty:
+        return list(READER_COLUMNS)
+    varying = [name for name in CONTEXT_COLUMNS if df[name].nunique(dropna=True) > 1]
+    present = [name for name in READER_COLUMNS if name in ALWAYS or _has_value(df[name])]
+    return varying + present
+
+
+def _has_value(column: pd.Series) -> bool:
+    if pd.api.types.is_string_dtype(column) or column.dtype == object:
+        return bool(column.fillna("").astype(str).str.strip().ne("").any())
+    return bool(column.notna().any())
+
+
+def rest_hint(shown: int) -> str:
+    """The line after the default table: how to see the columns it left out."""
+    return (
+        f"note: {shown} of {len(COLUMNS)} columns shown; --columns {ALL} prints every one, "
+        "--columns a,b,c picks them (names in --help and docs/run-format.md)"
+    )
 
 
 def _markdown(df: pd.DataFrame) -> str:
@@ -104,7 +151,10 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     parser.add_argument("--format", choices=FORMATS, default="md", help="output format (default: md)")
     parser.add_argument("--output", type=Path, help="write to FILE instead of stdout (needed for parquet)")
     parser.add_argument(
-        "--columns", help=f"comma-separated columns to keep, in order; from: {', '.join(COLUMNS)}"
+        "--columns",
+        help=f"'{ALL}', or comma-separated columns to keep, in order (default: {', '.join(READER_COLUMNS)}, "
+        f"those with a value, after {', '.join(CONTEXT_COLUMNS)} where rows differ in them); "
+        f"from: {', '.join(COLUMNS)}",
     )
     parser.set_defaults(run=run)
 
@@ -115,10 +165,12 @@ def run(args: argparse.Namespace) -> int:
         raise ReportError("--format parquet writes a binary file: give --output FILE")
     columns = parse_columns(args.columns)
     df = load(args.paths)
-    if columns is not None:
-        df = df[columns]
+    df = df[columns if columns is not None else reader_columns(df)]
     if args.output is None:
         sys.stdout.write(render(df, args.format))
     else:
         write(df, args.format, args.output)
+    if columns is None:
+        sys.stdout.flush()  # the note comes after the table on a terminal
+        print(rest_hint(len(df.columns)), file=sys.stderr)
     return 0

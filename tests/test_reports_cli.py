@@ -49,16 +49,50 @@ def store(tmp_path: Path) -> Path:
 # --- formats ------------------------------------------------------------------------------------
 
 
+def header(markdown: str) -> list[str]:
+    return [cell.strip() for cell in markdown.splitlines()[0].strip("|").split("|")]
+
+
 def test_md_is_the_default_and_goes_to_stdout(store: Path) -> None:
-    result = run_cli("table", store)
+    result = run_cli("table", store, "--columns", "all")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    assert [cell.strip() for cell in lines[0].strip("|").split("|")] == COLUMNS
+    assert header(result.stdout) == COLUMNS
     assert set(lines[1]) <= set("|:-")
     assert len(lines) == 2 + 5
     assert "unsupported" in result.stdout
     assert " nan " not in result.stdout and "<NA>" not in result.stdout  # missing prints empty
+
+
+def test_default_columns_are_the_readers_and_a_note_says_how_to_see_the_rest(store: Path) -> None:
+    result = run_cli("table", store)
+    assert result.returncode == 0, result.stderr
+    # run and machine differ between the two runs; no row has VRAM or FID, so they are left out.
+    expected = ["run", "machine", "model", "variant", "status", "latency_median_s", "latency_iqr_s"]
+    expected += ["step_median_ms", "peak_ram_mib", "size_mb", "psnr_vs_baseline", "reason"]
+    assert header(result.stdout) == expected
+    assert len(result.stdout.splitlines()) == 2 + 5
+    assert result.stderr.splitlines() == [
+        f"note: {len(expected)} of {len(COLUMNS)} columns shown; --columns all prints every one, "
+        "--columns a,b,c picks them (names in --help and docs/run-format.md)"
+    ]
+
+
+def test_default_columns_drop_context_shared_by_every_row(tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "0001_first.json", tmp_path / "0001_first.json")
+    result = call("table", tmp_path, "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    columns = list(pd.read_csv(io.StringIO(result.stdout)).columns)
+    assert columns[:3] == ["model", "variant", "status"]
+    assert "run" not in columns and "machine" not in columns  # one run, one machine
+    assert "note: " in result.stderr
+
+
+def test_default_table_of_an_empty_run_has_every_reader_column() -> None:
+    from reports.table import READER_COLUMNS, reader_columns
+
+    assert reader_columns(pd.DataFrame(columns=COLUMNS)) == list(READER_COLUMNS)
 
 
 def test_md_keeps_text_that_looks_like_a_number(tmp_path: Path) -> None:
@@ -69,7 +103,7 @@ def test_md_keeps_text_that_looks_like_a_number(tmp_path: Path) -> None:
 
 
 def test_csv_round_trips(store: Path) -> None:
-    result = call("table", store, "--format", "csv")
+    result = call("table", store, "--format", "csv", "--columns", "all")
     assert result.returncode == 0, result.stderr
     df = pd.read_csv(io.StringIO(result.stdout))
     assert list(df.columns) == COLUMNS
@@ -88,7 +122,7 @@ def test_html(store: Path) -> None:
 
 def test_parquet_with_output_round_trips(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "runs.parquet"
-    result = call("table", store, "--format", "parquet", "--output", out)
+    result = call("table", store, "--format", "parquet", "--output", out, "--columns", "all")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     pd.testing.assert_frame_equal(pd.read_parquet(out), reports.load(store))
@@ -119,7 +153,7 @@ def test_default_path_is_dot_benchmarks(store: Path) -> None:
 def test_corrupt_file_is_a_warning_line_and_the_rest_is_reported(store: Path) -> None:
     broken = store / "host-a" / "0002_broken.json"
     broken.write_text("{oops")
-    result = call("table", store, "--format", "csv")
+    result = call("table", store, "--format", "csv", "--columns", "all")
     assert result.returncode == 0
     assert result.stderr.splitlines() == [
         f"warning: skipped {broken}: not valid JSON "
