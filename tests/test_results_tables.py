@@ -1,5 +1,6 @@
-"""The docs/results table tools: tools/relative_table.py (ratios within one run) and
-tools/prune_sweep.py with interleaved step latencies (tools/step_latency.py's JSON)."""
+"""The docs/results table tools: tools/relative_table.py (ratios within one run),
+tools/prune_sweep.py with interleaved step latencies (tools/step_latency.py's JSON) and
+tools/export_checks.py (the parity figures of the variant cache's manifests)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.tool_scripts import load_tool
 relative_main = load_tool("relative_table").main
 relative_table = load_tool("relative_table").relative_table
 sweep_main = load_tool("prune_sweep").main
+export_checks_main = load_tool("export_checks").main
 
 
 def test_ratios_are_taken_against_the_baseline_of_the_same_run(tmp_path):
@@ -79,3 +81,27 @@ def test_frame_types_survive_a_null_params(tmp_path):
     write_run(tmp_path / "0001_x.json", [row("fp32"), row("onnx", params=None)])
     frame = reports.load([tmp_path])
     assert pd.isna(frame.set_index("variant").loc["onnx", "params"])
+
+
+def _manifest(cache: Path, key: str, recipe: str, checks: dict) -> None:
+    (cache / key).mkdir(parents=True)
+    manifest = {"model": "tiny-sd", "recipe": recipe, "build_s": 12.5, "checks": checks}
+    (cache / key / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_export_checks_prints_the_last_runtime_pass_parity_of_exported_variants_only(tmp_path, capsys):
+    parity = {"unet": {"max_rel": 0.004, "max_abs": 0.0002}}
+    checks = {"onnx": {"parity": {"unet": {"max_rel": 9.0, "max_abs": 9.0}}}, "ort-int8": {"parity": parity}}
+    _manifest(tmp_path, "a", "ort-int8", {**checks, "providers": {"unet": "CPUExecutionProvider"}})
+    _manifest(tmp_path, "b", "fp32", {})
+    assert export_checks_main([str(tmp_path)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "`" in line]
+    assert rows == [
+        "| tiny-sd | `ort-int8` | ort-int8 | unet 0.004 rel / 0.0002 abs | CPUExecutionProvider | 12.5 |"
+    ]
+
+
+def test_export_checks_without_exported_variants_is_one_line_and_exit_2(tmp_path, capsys):
+    _manifest(tmp_path, "b", "fp32", {})
+    assert export_checks_main([str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"error: no exported variants in {tmp_path}\n"
