@@ -67,9 +67,7 @@ def recommend(
     df = df[df["model"] != ""]  # plain pytest-benchmark rows have no variant to recommend
     known = sorted({p for p in df["profile"] if p})
     if profile not in known:
-        raise ReportError(
-            f"no rows for profile {profile!r} in these runs; profiles there: {', '.join(known) or 'none'}"
-        )
+        raise ReportError(no_rows_message(profile, known))
     base = frames.baseline_rows(df)
     # Per machine: two CPUs (or two cards of one class) are not one set of timings.
     rows = frames.latest(df[df["profile"] == profile], [*frames.KEY, "machine"])
@@ -87,6 +85,16 @@ def recommend(
         result.ranked.sort(key=lambda c: c.latency_s)
         groups.append(result)
     return Recommendations(profile, groups, notes)
+
+
+def no_rows_message(profile: str, known: list[str]) -> str:
+    """Why there is nothing to recommend, and the run that would make rows for the profile."""
+    return (
+        f"no rows for profile {profile!r} in these runs (profiles there: {', '.join(known) or 'none'}); "
+        f"make them with `pytest bench/ --profile {profile} --benchmark-save=NAME`: without that card the "
+        "rows are measured on this machine and carry the card's memory fit and projected latency "
+        "(docs/profiles.md)"
+    )
 
 
 def measured_on_profile(row: pd.Series) -> bool:

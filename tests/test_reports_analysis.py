@@ -197,6 +197,7 @@ def test_recommend_cli(two_machines: Path) -> None:
 def test_recommend_unknown_profile_lists_the_known_ones(two_machines: Path) -> None:
     line = one_error_line(call("recommend", two_machines, "--profile", "gtx1650"))
     assert "no rows for profile 'gtx1650'" in line and "cpu, rtx3080" in line
+    assert "--profile gtx1650 --benchmark-save=NAME" in line  # the run that makes them
 
 
 def test_recommend_bad_bound(two_machines: Path) -> None:
