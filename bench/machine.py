@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import socket
 from importlib import metadata
 from typing import Any
@@ -11,9 +10,10 @@ from typing import Any
 import psutil
 import torch
 
+from bench.profiles.detect import cpu_name
 from optimize.cpu_features import host_flags
+from reports.record import SCHEMA
 
-SCHEMA = 1
 _PACKAGES = ("torch", "diffusers", "transformers", "onnxruntime", "onnxruntime-gpu", "tensorrt", "diffbench")
 
 
@@ -22,17 +22,6 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # The CPU features that decide which recipe is fastest on a CPU: bf16 beats fp32 3x with AMX and

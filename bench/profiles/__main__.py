@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.profiles.detect import DeviceDescription, describe_cpu, describe_device, no_gpu_driver
+from bench.profiles.select import AUTO, catalogue, resolve_profile
 from bench.profiles.table import Profile
 
 
@@ -61,18 +63,28 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def list_profiles(args: argparse.Namespace) -> None:
+def _host(device_text: str) -> DeviceDescription:
+    """The device to detect the profile of. On a machine without a GPU driver `auto` is the CPU,
+    found without importing torch (seconds, for a table); otherwise torch resolves the device."""
+    text = device_text.strip().lower()
+    if text == "cpu" or (text == "auto" and no_gpu_driver()):
+        return describe_cpu()
     from bench.devices import resolve_device
-    from bench.profiles.select import AUTO, select_profile
 
-    selection = select_profile(AUTO, resolve_device(args.device), args.file, args.calibration)
-    print(_table([_row(p) for p in selection.catalogue.values()]))
+    return describe_device(resolve_device(device_text))
+
+
+def list_profiles(args: argparse.Namespace) -> None:
+    host = _host(args.device)
+    profiles = catalogue(host, args.file, args.calibration)
+    detected = resolve_profile(AUTO, host, profiles)
+    print(_table([_row(p) for p in profiles.values()]))
     print()
     print("fp16/bf16 are matrix rates with fp32 accumulation (what PyTorch uses); eff = efficiency factor")
-    for profile in selection.catalogue.values():
+    for profile in profiles.values():
         for issue in profile.known_issues:
             print(f"known issue, {profile.name}: {issue}")
-    print(f"detected: {selection.profile.name} ({selection.host.name})")
+    print(f"detected: {detected.name} ({host.name})")
 
 
 def calibrate(args: argparse.Namespace) -> None:

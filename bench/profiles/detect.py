@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import platform
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
-import torch
 
 from bench.profiles.table import BUILTIN, Profile
+
+if TYPE_CHECKING:
+    import torch
 
 MIB = 1 << 20
 
@@ -23,8 +28,34 @@ class DeviceDescription:
     compute_capability: tuple[int, int] | None = None
 
 
+# Device nodes a CUDA (or ROCm) driver creates; with none of them torch can see no GPU either.
+_GPU_DRIVER_NODES = ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd")
+
+
+def no_gpu_driver() -> bool:
+    """True when this machine certainly has no CUDA device: detection needs no torch (seconds to import)."""
+    return not any(Path(node).exists() for node in _GPU_DRIVER_NODES)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe_cpu() -> DeviceDescription:
+    return DeviceDescription(kind="cpu", name=cpu_name(), memory_mib=psutil.virtual_memory().total / MIB)
+
+
 def describe_device(device: torch.device) -> DeviceDescription:
     if device.type == "cuda":
+        import torch
+
         properties = torch.cuda.get_device_properties(device)
         return DeviceDescription(
             kind="cuda",
@@ -32,9 +63,7 @@ def describe_device(device: torch.device) -> DeviceDescription:
             memory_mib=properties.total_memory / MIB,
             compute_capability=(properties.major, properties.minor),
         )
-    from bench.machine import cpu_name
-
-    return DeviceDescription(kind="cpu", name=cpu_name(), memory_mib=psutil.virtual_memory().total / MIB)
+    return describe_cpu()
 
 
 def detect_class(device: DeviceDescription) -> str:

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from bench.profiles.calibration import load_calibration
 from bench.profiles.detect import (
@@ -32,6 +31,9 @@ from bench.profiles.detect import (
 from bench.profiles.errors import ProfileError
 from bench.profiles.table import BUILTIN, Profile
 from bench.profiles.user import load_profiles
+
+if TYPE_CHECKING:
+    import torch
 
 AUTO = "auto"
 
@@ -174,4 +176,6 @@ def apply_memory_cap(selection: ProfileSelection, device: torch.device) -> None:
     """Cap this process's CUDA allocator at the emulated card's usable memory."""
     fraction = selection.emulation.memory_fraction
     if selection.emulation.emulated and fraction is not None and device.type == "cuda":
+        import torch
+
         torch.cuda.set_per_process_memory_fraction(min(fraction, 1.0), device)
