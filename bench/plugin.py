@@ -1,7 +1,23 @@
-"""The pytest plugin behind `pytest bench/`: parametrisation, the session's Suite, and
-failure rows carried into the saved run through pytest-benchmark's JSON hook."""
+"""The pytest plugin behind `pytest bench/` and `pytest --pyargs bench`: the suite's options, the
+parametrisation, the session's Suite, and failure rows carried into the saved run through
+pytest-benchmark's JSON hook.
+
+Registered by the `pytest11` entry point `bench.plugin` (pyproject.toml), so an installed
+diffbench runs the suite from anywhere. The entry point's name is this module's name: the root
+conftest.py of a clone names the plugin too (for runs with plugin autoloading off), and pytest
+skips a plugin already registered under the name it is asked for.
+"""
 
 from __future__ import annotations
+
+import os
+
+# Set before anything here imports huggingface_hub, which reads them once at import. There is no
+# model hub where the suite runs (build machines, CI): anything that tries to download must fail
+# fast, not hang.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 from typing import Any
 
@@ -9,13 +25,21 @@ import pytest
 
 from bench import preflight
 from bench.errors import BenchError
+from bench.options import add_suite_options
 from bench.suite import SCHEMA, Case, Suite
 from bench.suite_config import config_from_options
 from models import ModelError
 from optimize import PassError
 
+# Hooks of their own, registered with this plugin: the run's journal and per-profile storage.
+pytest_plugins = ("bench.journal_plugin", "bench.profiles.plugin")
+
 _SUITE = pytest.StashKey[Suite]()
 OPTION_ERRORS = (BenchError, ModelError, PassError)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_suite_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,6 +74,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def suite(request: pytest.FixtureRequest) -> Suite:
     return suite_from(request.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    from bench.machine import machine_info as diffbench_machine_info
+
+    machine_info["diffbench"] = diffbench_machine_info()
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -182,24 +182,10 @@ def test_pickle_files_are_refused_unless_allowed(tmp_path, lora_file):
 
 
 def _suite_defaults() -> dict[str, object]:
-    """Every suite option at its default, read from the root conftest.py's pytest_addoption."""
-    import importlib.util
+    """Every suite option at its default, from the option groups (bench/options)."""
+    from bench.options import option_defaults
 
-    spec = importlib.util.spec_from_file_location("root_conftest", Path(__file__).parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    defaults: dict[str, object] = {}
-
-    class Recorder:
-        def getgroup(self, *args: object, **kwargs: object) -> Recorder:
-            return self
-
-        def addoption(self, name: str, *more: str, **kwargs: object) -> None:
-            store_true = kwargs.get("action") == "store_true"
-            defaults[name] = kwargs.get("default", False if store_true else None)
-
-    module.pytest_addoption(Recorder())
-    return defaults
+    return option_defaults()
 
 
 def test_suite_options_parse_validate_and_reach_the_suite_model(lora_file, tmp_path):

@@ -23,11 +23,11 @@ from safetensors.torch import save_file
 
 from bench.cli_parser import parse_float, parse_int
 from bench.errors import BenchError
+from bench.options import option_defaults as _suite_defaults
 from bench.suite_config import config_from_options
 from models import ModelError
 from models.fingerprint import contained_files, files_fingerprint
 from optimize import VariantCache
-from tests.test_checkpoints import _suite_defaults
 from tests.test_suite_e2e import run_suite
 
 FIXTURE_RUN = Path(__file__).parent / "fixtures" / "reports" / "0001_first.json"

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.suite_config import default_variants, parse_variants
+from bench.options.model import default_variants, parse_variants
 from bench.workload import Workload, make_workload, parse_resolution
 from optimize import PASSES
 from optimize.passes.registry import emulation_note

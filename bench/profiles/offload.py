@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from bench.errors import BenchError
 from bench.measure import Measurement, measure
 
 if TYPE_CHECKING:
@@ -23,19 +22,11 @@ if TYPE_CHECKING:
     from optimize import Variant
 
 MIB = 1 << 20
-OFFLOAD_CHOICES = ("none", "auto")
 OFFLOAD_MODES = ("model", "sequential")
 
 
 class OffloadFailed(Exception):
     """No offload mode made the variant fit; the message says what each one reached."""
-
-
-def parse_offload(text: str | None) -> str:
-    value = (text or "none").strip().lower()
-    if value not in OFFLOAD_CHOICES:
-        raise BenchError(f"--offload {text!r} is unknown; accepted: {', '.join(OFFLOAD_CHOICES)}")
-    return value
 
 
 def is_oom(error: BaseException) -> bool:
