@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 
-from bench import faults
+from bench import faults, progress
 from bench.generate import generate
 from bench.instruments.contention import Contention, ContentionMeter
 from bench.instruments.memory import CudaPeak, RssSampler
@@ -73,16 +73,19 @@ def measure(
         StageRecorder(pipeline, device) as stages,
     ):
         faults.before_first_call(label, pipeline)
+        progress.phase("first call")
         started = time.perf_counter()
         images = generate(pipeline, workload, device)
         first_call_s = time.perf_counter() - started
-        for _ in range(warmup):
+        for done in range(warmup):
+            progress.phase(f"warm-up {done + 1} of {warmup}")
             generate(pipeline, workload, device)
         stages.clear()
         with contention:
             benchmark.pedantic(
                 generate,
                 args=(pipeline, workload, device, stages),
+                setup=progress.round_counter(rounds),  # a line before each round, outside its timing
                 rounds=rounds,
                 warmup_rounds=0,
                 iterations=1,

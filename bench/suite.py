@@ -11,6 +11,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from bench import progress
 from bench.collectors import FinishedRun, collect
 from bench.generate import generate
 from bench.instruments.memory import RssSampler
@@ -146,6 +147,7 @@ class Suite:
         if self._variant is not None and self._variant.name == name:
             return self._variant
         self.release_variant()
+        progress.phase(f"building {name} (or loading it from the variant cache)")
         self._variant = build_variant(
             self.model,
             parse_recipe(name),
@@ -155,6 +157,7 @@ class Suite:
             peak_meter=RssSampler,
             warmups=warmups_for(self.config.workloads, self.config.device),
         )
+        progress.phase(f"{name} {'loaded from the variant cache' if self._variant.cache_hit else 'built'}")
         return self._variant
 
     def reference(self, workload: Workload) -> np.ndarray | None:
@@ -163,6 +166,7 @@ class Suite:
             baseline = self.variant(BASELINE)
             set_scheduler(baseline.pipeline, workload.scheduler)
             baseline.pipeline.set_progress_bar_config(disable=True)
+            progress.phase(f"{BASELINE} image of this seed, for PSNR")
             self._references[workload.label] = generate(baseline.pipeline, workload, self.config.device)
         return self._references.get(workload.label)
 
@@ -170,6 +174,7 @@ class Suite:
     def run(self, case: Case, benchmark: Any, info: dict[str, Any]) -> None:
         """Fills `info`; raises PassUnsupported or OutOfMemory for rows that could not be timed."""
         config = self.config
+        progress.begin(case.test_id)
         refuse_unsupported(config, info["dtype"])  # a dtype the emulated card cannot run
         if case.variant != BASELINE:
             self._prepare_reference(case.workload)
@@ -198,6 +203,7 @@ class Suite:
         self._warn_if_contended(info)
         # The view, not self.model: reading the source's name must not load its weights back.
         source = cast(LoadedModel, self._source.view())
+        progress.phase("rounds done; the figures after them (PSNR, quality, profile fit)")
         info.update(collect(FinishedRun(config, source, variant, case.workload, result, dict(info))))
 
     def _prepare_reference(self, workload: Workload) -> None:

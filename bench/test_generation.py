@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import pytest
 
+from bench import progress
 from bench.suite import Case, OutOfMemory, Suite
 from bench.time_limit import BenchmarkTimeout, time_limit
 from optimize import PassUnsupported
 
 
 def test_generation(benchmark, case: Case, suite: Suite, request: pytest.FixtureRequest) -> None:
+    progress.attach(request.config)  # lines per phase on the terminal, once per session
     info = suite.row(case)
     benchmark.extra_info.update(info)
     node = request.node

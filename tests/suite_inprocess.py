@@ -11,8 +11,10 @@ import torch
 class FakeBenchmark:
     """pytest-benchmark's fixture, reduced to what Suite.run calls."""
 
-    def pedantic(self, function, args=(), kwargs=None, rounds=1, warmup_rounds=0, iterations=1):
+    def pedantic(self, function, args=(), kwargs=None, setup=None, rounds=1, warmup_rounds=0, iterations=1):
         for _ in range(rounds):
+            if setup is not None:
+                setup()
             function(*args, **(kwargs or {}))
 
 
