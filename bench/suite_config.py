@@ -20,12 +20,9 @@ from bench.options import (
     RunOptions,
     WorkloadOptions,
 )
-from bench.options.model import default_variants, parse_variants, split_top_level
+from bench.options.model import default_variants, parse_variants
 from bench.profiles.select import ProfileSelection
 from bench.workload import Workload
-
-# bench/step_latency.py's name for the recipe splitter.
-_split_top_level = split_top_level
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from bench.cli_parser import OneLineParser
 from bench.instruments.flops import image_macs
 from bench.machine import cpu_name
-from bench.suite_config import _split_top_level
+from bench.options.model import split_top_level
 from bench.workload import make_workload, parse_resolution
 from models import ModelError, load_model
 from optimize import VariantCache, build_variant, parse_recipe
@@ -95,7 +95,7 @@ def _build_unets(
     scale = 2 ** (len(model.pipeline.vae.config.block_out_channels) - 1)
     unets: dict[str, torch.nn.Module] = {}
     facts: dict[str, dict[str, Any]] = {}
-    for text in _split_top_level(args.variants):
+    for text in split_top_level(args.variants):
         recipe = parse_recipe(text)
         variant = build_variant(model, recipe, torch.device("cpu"), cache)
         unet = variant.pipeline.unet
