@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 import models  # noqa: F401  (before diffusers: filters the quantisation libraries' import noise)
-from bench.machine import cpu_name
+from bench.profiles.detect import cpu_name
 
 # SD1.5's first UNet level: 320 channels, 8 heads of 40, CLIP context 768, time embedding 1280.
 CHANNELS, HEADS, CONTEXT, TIME = 320, 8, 768, 1280

@@ -36,8 +36,8 @@ from tqdm.auto import tqdm
 
 from bench.cli_parser import OneLineParser
 from bench.instruments.flops import image_macs
-from bench.machine import cpu_name
 from bench.options.model import split_top_level
+from bench.profiles.detect import cpu_name
 from bench.workload import make_workload, parse_resolution
 from models import ModelError, load_model
 from optimize import VariantCache, build_variant, parse_recipe
