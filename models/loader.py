@@ -8,13 +8,10 @@ from pathlib import Path
 from diffusers import DiffusionPipeline
 
 from models.errors import ModelError
-from models.families import pipeline_family
+from models.families import ModelFamily, families, family_for_spec, family_of
 from models.fingerprint import contained_files, files_fingerprint, random_fingerprint
-from models.gan_load import is_gan_folder, load_gan_folder
-from models.local_load import load_folder, load_single_file
-from models.random_build import build_random_pipeline
-from models.registry import DDPM, REGISTRY, STABLE_DIFFUSION, VAE, get_spec
-from models.vae_only import DECODE, load_vae_folder
+from models.local_load import load_folder
+from models.registry import REGISTRY, STABLE_DIFFUSION, get_spec
 
 RANDOM = "random"
 
@@ -28,6 +25,11 @@ class LoadedModel:
     # stable-diffusion, ddpm, vae or gan (models/registry.py FAMILIES): the row's `family`.
     family: str = STABLE_DIFFUSION
 
+    @property
+    def model_family(self) -> ModelFamily:
+        """The family object that builds, runs and traces this pipeline (models/families/)."""
+        return family_of(self.pipeline)
+
 
 def _existing_path(text: str, what: str) -> Path:
     path = Path(text).expanduser()
@@ -39,13 +41,13 @@ def _existing_path(text: str, what: str) -> Path:
 
 
 def _local_model(folder: Path, allow_pickle: bool) -> LoadedModel:
-    """A diffusers folder (model_index.json) or a GAN folder (gan.json, see models/gan_load.py)."""
+    """A folder in a family's own layout (a GAN's gan.json, see models/gan_load.py), or else a
+    diffusers folder (model_index.json), whose pipeline says which family it is."""
     contained_files(folder)  # before any loader reads a file: nothing outside the folder is read
-    pipeline = (
-        load_gan_folder(folder, allow_pickle) if is_gan_folder(folder) else load_folder(folder, allow_pickle)
-    )
+    owner = next((family for family in families() if family.claims_folder(folder)), None)
+    pipeline = owner.load_folder(folder, allow_pickle) if owner else load_folder(folder, allow_pickle)
     return LoadedModel(
-        str(folder), str(folder), files_fingerprint(folder), pipeline, pipeline_family(pipeline)
+        str(folder), str(folder), files_fingerprint(folder), pipeline, family_of(pipeline).row_family
     )
 
 
@@ -62,22 +64,18 @@ def load_model(
             return _local_model(_existing_path(model, "model path"), allow_pickle)
         get_spec(model)  # raises the one-line "unknown model" error
     spec = get_spec(model)
+    family = family_for_spec(spec)
     weights = spec.default_weights if weights is None else weights
     if weights == RANDOM:
         fingerprint = random_fingerprint(spec.name, spec.components, seed)
-        return LoadedModel(spec.name, RANDOM, fingerprint, build_random_pipeline(spec, seed), spec.family)
+        return LoadedModel(spec.name, RANDOM, fingerprint, family.build_random(spec, seed), spec.family)
     if spec.random_only:
         raise ModelError(f"model {spec.name!r} has no real weights: use --weights random")
     path = _existing_path(weights, "weights path")
     fingerprint = files_fingerprint(path)
-    if spec.family in (DDPM, VAE) and not path.is_dir():
-        kind = "an AutoencoderKL" if spec.family == VAE else "a diffusers"
-        raise ModelError(f"weights {weights!r}: a {spec.name} model loads from {kind} folder, not a file")
-    if spec.family == VAE:
-        mode = spec.components.get("pipeline", {}).get("mode", DECODE)
-        pipeline = load_vae_folder(path, mode, allow_pickle)
-    elif path.is_dir():
-        pipeline = load_folder(path, allow_pickle)
-    else:
-        pipeline = load_single_file(spec, path, allow_pickle)
+    if family.weights_folder and not path.is_dir():
+        raise ModelError(
+            f"weights {weights!r}: a {spec.name} model loads from {family.weights_folder} folder, not a file"
+        )
+    pipeline = family.load_weights(spec, path, allow_pickle)
     return LoadedModel(spec.name, str(path), fingerprint, pipeline, spec.family)

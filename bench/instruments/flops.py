@@ -1,7 +1,8 @@
 """MACs per generated image, all stages, and the collector that puts them in every row.
 
 How it is counted (cheaply): each stage is called once, at batch 1, on fake tensors (shapes
-only, no arithmetic; see optimize/macs.py), and multiplied by how often the pipeline calls it:
+only, no arithmetic; see optimize/macs.py), and multiplied by how often the pipeline calls it
+(the calls, their example inputs and counts are the model family's, models/families/):
 
     per image = text encoder(s) x (2 with CFG else 1) / images per prompt
               + UNet x steps x (2 with CFG else 1)
@@ -22,16 +23,15 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from diffusers import DiffusionPipeline
 
 from bench.collectors import FinishedRun, collector
 from bench.workload import Workload
-from models.gan import GanPipeline, module_device_dtype
-from models.vae_only import ENCODE_DECODE, VaePipeline
+from models.families import family_of
 from optimize.macs import count_macs
 
-_TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
+# The stages with a field of their own; any other (a VAE's encode, a GAN's generator) is `other`.
+_TEXT, _UNET, _DECODE = "text_encoder", "unet", "vae_decode"
 
 
 @dataclass
@@ -55,108 +55,28 @@ class ImageMacs:
         )
 
 
-def _dtype(module: torch.nn.Module) -> torch.dtype:
-    first = next(module.parameters(), None)
-    return first.dtype if first is not None and first.is_floating_point() else torch.float32
-
-
-def _text_macs(pipeline: DiffusionPipeline) -> tuple[int, list[int]]:
-    """MACs of one prompt's encoding, and each encoder's output width (the UNet's context)."""
-    tokens = getattr(getattr(pipeline, "tokenizer", None), "model_max_length", 77)
-    total, widths = 0, []
-    for name in _TEXT_ENCODERS:
-        encoder = getattr(pipeline, name, None)
-        if not isinstance(encoder, torch.nn.Module):
-            continue
-        total += count_macs(
-            encoder, lambda: {"input_ids": torch.zeros(1, tokens, dtype=torch.long)}, lambda m, **i: m(**i)
-        )
-        widths.append(encoder.config.hidden_size)
-    return total, widths
-
-
-def _unet_inputs(pipeline: DiffusionPipeline, height: int, width: int, context: int) -> dict[str, Any]:
-    unet = pipeline.unet
-    config = unet.config
-    dtype = _dtype(unet)
-    inputs: dict[str, Any] = {
-        "sample": torch.zeros(1, config.in_channels, height, width, dtype=dtype),
-        "timestep": torch.tensor([1]),
-    }
-    if getattr(config, "cross_attention_dim", None):
-        inputs["encoder_hidden_states"] = torch.zeros(1, context, config.cross_attention_dim, dtype=dtype)
-    if getattr(config, "addition_embed_type", None) == "text_time":
-        pooled = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
-        inputs["added_cond_kwargs"] = {
-            "text_embeds": torch.zeros(1, pooled, dtype=dtype),
-            "time_ids": torch.zeros(1, 6, dtype=dtype),
-        }
-    return inputs
-
-
-def _vae_macs(pipeline: VaePipeline, workload: Workload) -> ImageMacs:
-    vae = pipeline.vae
-    _, dtype = module_device_dtype(vae)
-    latent_shape = pipeline.latent_shape(1, workload.height, workload.width)
-    decode = count_macs(
-        vae,
-        lambda: {"z": torch.zeros(latent_shape, dtype=dtype)},
-        lambda m, **i: m.decode(**i, return_dict=False),
-    )
-    encode = 0
-    if pipeline.config.mode == ENCODE_DECODE:
-        channels = vae.config.in_channels
-        encode = count_macs(
-            vae,
-            lambda: {"x": torch.zeros(1, channels, workload.height, workload.width, dtype=dtype)},
-            lambda m, **i: m.encode(**i, return_dict=False),
-        )
-    return ImageMacs(0, 0, decode, 0.0, 0, other=encode, has_unet=False)
-
-
-def _gan_macs(pipeline: GanPipeline) -> ImageMacs:
-    _, dtype = module_device_dtype(pipeline.generator)
-    shape = (1, *pipeline.config.z_shape)
-    generated = count_macs(
-        pipeline.generator, lambda: {"z": torch.zeros(shape, dtype=dtype)}, lambda m, **i: m(i["z"])
-    )
-    return ImageMacs(0, 0, 0, 0.0, 0, other=generated, has_unet=False)
-
-
 def image_macs(pipeline: DiffusionPipeline, workload: Workload) -> ImageMacs:
-    """Stable Diffusion-style pipelines (text encoders, UNet on latents, VAE decode),
-    unconditional pixel-space ones (a UNet2DModel only: no text, no VAE, no guidance),
-    a VAE alone and a GAN generator."""
-    if isinstance(pipeline, VaePipeline):
-        return _vae_macs(pipeline, workload)
-    if isinstance(pipeline, GanPipeline):
-        return _gan_macs(pipeline)
-    vae = getattr(pipeline, "vae", None)
-    scale = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
-    latent_h, latent_w = workload.height // scale, workload.width // scale
-    tokens = getattr(getattr(pipeline, "tokenizer", None), "model_max_length", 77)
-    text, widths = _text_macs(pipeline)
-    unet = count_macs(
-        pipeline.unet,
-        lambda: _unet_inputs(pipeline, latent_h, latent_w, tokens),
-        lambda m, **i: m(**i, return_dict=False),
-    )
-    decode = 0
-    if vae is not None:
-        latents = vae.config.latent_channels
-        decode = count_macs(
-            vae,
-            lambda: {"z": torch.zeros(1, latents, latent_h, latent_w, dtype=_dtype(vae))},
-            lambda m, **i: m.decode(**i, return_dict=False),
-        )
-    # Classifier-free guidance doubles the UNet batch and encodes the negative prompt too.
-    guided = 2 if widths and workload.guidance > 1 else 1
+    """Every module call one image costs, as the pipeline's family traces it (models/families/):
+    text encoders, UNet on latents and VAE decode; a UNet on pixels; a VAE alone; a GAN."""
+    counted: dict[str, int] = dict.fromkeys((_TEXT, _UNET, _DECODE), 0)
+    # Calls of a stage per image; a stage the pipeline does not run is absent.
+    calls_per_image: dict[str, Any] = {}
+    other = 0
+    for call in family_of(pipeline).traced_calls(pipeline, workload):
+        macs = count_macs(call.module, call.make_inputs, call.call)
+        calls_per_image[call.stage] = call.per_image
+        if call.stage in counted:
+            counted[call.stage] += macs
+        else:
+            other += macs * call.per_image
     return ImageMacs(
-        text_encoder=text,
-        unet=unet,
-        vae_decode=decode,
-        text_calls_per_image=guided / workload.batch,
-        unet_calls_per_image=workload.steps * guided,
+        text_encoder=counted[_TEXT],
+        unet=counted[_UNET],
+        vae_decode=counted[_DECODE],
+        text_calls_per_image=calls_per_image.get(_TEXT, 0.0),
+        unet_calls_per_image=calls_per_image.get(_UNET, 0),
+        other=other,
+        has_unet=_UNET in calls_per_image,
     )
 
 

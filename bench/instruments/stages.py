@@ -1,13 +1,15 @@
 """Per-stage times of one generation: text encoder, each denoising step, VAE decode, GAN generator.
 
-A stage the pipeline does not have (no text encoder or VAE in an unconditional DDPM, no
-denoising steps in a VAE or a GAN) is reported as None, not as zero seconds.
+Which stages a pipeline runs is its model family's stage plan (models/families/): a stage
+the plan does not name, or whose component the pipeline lacks (no text encoder or VAE in an
+unconditional DDPM, no denoising steps in a VAE or a GAN), is reported as None, not as zero
+seconds.
 
 Hooks are installed for the duration of a `with` block and removed after, so the
 pipeline is left as it was. Steps are timed from diffusers' `callback_on_step_end`:
-step i lasts from the end of step i-1 (or the first UNet call) to the end of step i.
-The VAE decode (`vae.decode`) and a GAN's `G(z)` (`GanPipeline.run_generator`) are timed
-by wrapping the method for the block: a TorchScript generator takes no forward hooks.
+step i lasts from the end of step i-1 (or the denoiser's first call) to the end of step i.
+The plan's timed methods (the VAE's `decode`, a GAN's `GanPipeline.run_generator`) are
+timed by wrapping the method for the block: a TorchScript generator takes no forward hooks.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import torch
 from diffusers import DiffusionPipeline
 
 from bench.instruments.clock import synced_now
-from models.gan import GanPipeline
+from models.families import family_of
+from models.families.base import TimedMethod
 
-_TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
 STAGE_FIELDS = ("text_encoder_s", "step_median_ms", "step_iqr_ms", "vae_decode_s", "generator_s")
 
 
@@ -39,6 +41,7 @@ class StageRecorder:
     def __init__(self, pipeline: DiffusionPipeline, device: torch.device) -> None:
         self.pipeline = pipeline
         self.device = device
+        self.plan = family_of(pipeline).stage_plan
         self.generations: list[GenerationStages] = []
         self._handles: list[Any] = []
         self._text_started = 0.0
@@ -48,19 +51,18 @@ class StageRecorder:
 
     # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> StageRecorder:
-        for name in _TEXT_ENCODERS:
+        for name in self.plan.text_encoders:
             encoder = getattr(self.pipeline, name, None)
             if isinstance(encoder, torch.nn.Module):
                 self._handles.append(encoder.register_forward_pre_hook(self._text_pre))
                 self._handles.append(encoder.register_forward_hook(self._text_post))
-        unet = getattr(self.pipeline, "unet", None)
-        if isinstance(unet, torch.nn.Module):
-            self._handles.append(unet.register_forward_pre_hook(self._unet_pre))
-        vae = getattr(self.pipeline, "vae", None)
-        if vae is not None:
-            self._wrap(vae, "decode", "vae_decode_s")
-        if isinstance(self.pipeline, GanPipeline):
-            self._wrap(self.pipeline, "run_generator", "generator_s")
+        denoiser = getattr(self.pipeline, self.plan.denoiser, None) if self.plan.denoiser else None
+        if isinstance(denoiser, torch.nn.Module):
+            self._handles.append(denoiser.register_forward_pre_hook(self._denoiser_pre))
+        for timed in self.plan.timed_methods:
+            owner = self._owner(timed)
+            if owner is not None:
+                self._wrap(owner, timed.method, f"{timed.stage}_s")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -71,6 +73,10 @@ class StageRecorder:
             # Drop the instance attribute so the class method is visible again.
             delattr(owner, method)
         self._wrapped.clear()
+
+    def _owner(self, timed: TimedMethod) -> Any:
+        """The object whose method is timed: the pipeline itself, or one of its components."""
+        return self.pipeline if timed.component is None else getattr(self.pipeline, timed.component, None)
 
     def _wrap(self, owner: Any, method: str, stage: str) -> None:
         original: Callable[..., Any] = getattr(owner, method)
@@ -106,7 +112,7 @@ class StageRecorder:
     def _text_post(self, module: torch.nn.Module, args: Any, output: Any) -> None:
         self._current.text_encoder_s += synced_now(self.device) - self._text_started
 
-    def _unet_pre(self, module: torch.nn.Module, args: Any) -> None:
+    def _denoiser_pre(self, module: torch.nn.Module, args: Any) -> None:
         if self._last_mark is None:
             self._last_mark = synced_now(self.device)
 
@@ -124,20 +130,20 @@ class StageRecorder:
         if not self.generations:
             return dict.fromkeys(STAGE_FIELDS)
         steps = [s for g in self.generations for s in g.step_s]
-        has_text_encoder = any(getattr(self.pipeline, name, None) is not None for name in _TEXT_ENCODERS)
-        has_vae = getattr(self.pipeline, "vae", None) is not None
-        has_generator = isinstance(self.pipeline, GanPipeline)
+        has_text_encoder = any(
+            getattr(self.pipeline, name, None) is not None for name in self.plan.text_encoders
+        )
+        timed = {f"{t.stage}_s" for t in self.plan.timed_methods if self._owner(t) is not None}
         return {
-            "text_encoder_s": statistics.median(g.text_encoder_s for g in self.generations)
-            if has_text_encoder
-            else None,
+            "text_encoder_s": self._median("text_encoder_s") if has_text_encoder else None,
             "step_median_ms": statistics.median(steps) * 1e3 if steps else None,
             "step_iqr_ms": _iqr(steps) * 1e3 if len(steps) > 1 else None,
-            "vae_decode_s": statistics.median(g.vae_decode_s for g in self.generations) if has_vae else None,
-            "generator_s": statistics.median(g.generator_s for g in self.generations)
-            if has_generator
-            else None,
+            "vae_decode_s": self._median("vae_decode_s") if "vae_decode_s" in timed else None,
+            "generator_s": self._median("generator_s") if "generator_s" in timed else None,
         }
+
+    def _median(self, stage: str) -> float:
+        return statistics.median(getattr(g, stage) for g in self.generations)
 
 
 def _iqr(values: list[float]) -> float:

@@ -9,6 +9,7 @@ import torch
 from bench.collectors import FinishedRun, collector
 from bench.profiles.estimate import estimate_pipeline
 from bench.profiles.fit import EMPTY_FIELDS, fit_fields
+from models.families import family_of
 from optimize.cpu_features import emulated_dtype_note
 
 
@@ -19,7 +20,7 @@ def profile_fit(run: FinishedRun) -> dict[str, Any]:
     if selection is None:
         return offload
     workload = run.workload
-    if "unet" not in run.variant.pipeline.components:
+    if family_of(run.variant.pipeline).denoiser is None:
         # The meta-device trace follows a diffusion pipeline's stages (encoders, UNet x steps, decode).
         reason = "the memory estimate and projection cover UNet pipelines, not a VAE or GAN alone"
         return {**offload, **EMPTY_FIELDS, "projection": f"not estimated: {reason}"}

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.generate import generate, is_unconditional
+from bench.generate import generate
 from bench.schedulers import set_scheduler
 from bench.webui.client import OPTIONS, SD_MODELS, TXT2IMG
 from bench.workload import Workload
@@ -157,23 +157,8 @@ class Generator:
 
     def _generate(self, workload: Workload, negative_prompt: str) -> np.ndarray:
         # The suite's seeded generation (a CPU generator, the same latents on every device), plus
-        # the negative prompt the suite has no use for: only text-to-image pipelines take one.
-        if is_unconditional(self.pipeline) or not negative_prompt:
-            return generate(self.pipeline, workload, self.device)
-        generator = torch.Generator(device="cpu").manual_seed(workload.seed)
-        with torch.inference_mode():
-            result = self.pipeline(
-                prompt=workload.prompt,
-                negative_prompt=negative_prompt,
-                num_images_per_prompt=workload.batch,
-                height=workload.height,
-                width=workload.width,
-                num_inference_steps=workload.steps,
-                guidance_scale=workload.guidance,
-                generator=generator,
-                output_type="np",
-            )
-        return np.asarray(result.images, dtype=np.float32)
+        # the negative prompt the suite has no use for: text-to-image families take it, others ignore it.
+        return generate(self.pipeline, workload, self.device, negative_prompt=negative_prompt)
 
 
 def _png(image: np.ndarray) -> bytes:

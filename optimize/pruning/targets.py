@@ -19,6 +19,7 @@ from diffusers.models.activations import GEGLU, SwiGLU
 from diffusers.models.attention_processor import Attention
 from torch import nn
 
+from models.tracing import TEXT_TOKENS, unet_example_inputs
 from optimize.errors import PassError, PassUnsupported
 
 SCOPES = ("unet", "vae", "text")
@@ -26,8 +27,6 @@ Inputs = dict[str, Any]
 
 # Token ids for random text batches stay below this: every CLIP vocabulary is larger.
 _TOKEN_LIMIT = 256
-# Sequence length of the traced text-encoder call and of random text embeddings.
-_TEXT_TOKENS = 77
 
 
 @dataclass
@@ -92,29 +91,10 @@ def _latent_side(levels: int) -> int:
 
 
 def _unet_target(unet: nn.Module) -> PruneTarget:
-    config = unet.config
-    side = _latent_side(len(config.block_out_channels))
-    conditional = isinstance(unet, UNet2DConditionModel)
-    train_steps = 1000
+    side = _latent_side(len(unet.config.block_out_channels))
 
     def sample_inputs(batch: int, generator: torch.Generator) -> Inputs:
-        inputs: Inputs = {
-            "sample": torch.randn(batch, config.in_channels, side, side, generator=generator),
-            "timestep": torch.randint(0, train_steps, (batch,), generator=generator),
-        }
-        if conditional:
-            inputs["encoder_hidden_states"] = torch.randn(
-                batch, _TEXT_TOKENS, config.cross_attention_dim, generator=generator
-            )
-            if config.addition_embed_type == "text_time":
-                time_width = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
-                inputs["added_cond_kwargs"] = {
-                    "text_embeds": torch.randn(batch, time_width, generator=generator),
-                    "time_ids": torch.randn(batch, 6, generator=generator).abs() * 256,
-                }
-        if getattr(config, "num_class_embeds", None):
-            inputs["class_labels"] = torch.randint(0, config.num_class_embeds, (batch,), generator=generator)
-        return inputs
+        return unet_example_inputs(unet, batch, side, side, generator=generator)
 
     heads, frozen = _attention_heads(unet)
     return PruneTarget(
@@ -158,7 +138,7 @@ def _text_target(name: str, encoder: nn.Module) -> PruneTarget:
     vocab = min(encoder.config.vocab_size, _TOKEN_LIMIT)
 
     def sample_inputs(batch: int, generator: torch.Generator) -> Inputs:
-        return {"input_ids": torch.randint(0, vocab, (batch, _TEXT_TOKENS), generator=generator)}
+        return {"input_ids": torch.randint(0, vocab, (batch, TEXT_TOKENS), generator=generator)}
 
     # The hidden width is what the UNet's cross-attention (to_k/to_v) reads: the residual
     # stream (embeddings, final norm, projection) keeps it; MLPs and heads may shrink.

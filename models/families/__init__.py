@@ -1,0 +1,71 @@
+"""The model families, registered once: every module in this folder is imported, and each
+class decorated with `@register` becomes the one instance of its family.
+
+A new family is one file here (a `ModelFamily` subclass with `@register`) plus its test;
+nothing outside models/ changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from diffusers import DiffusionPipeline
+
+from models.errors import ModelError
+from models.families.base import ModelFamily
+from models.registry import ModelSpec
+
+_FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register(family_class: type[ModelFamily]) -> type[ModelFamily]:
+    """Class decorator: one instance per family, its `name` unique."""
+    if family_class.name in _FAMILIES:
+        raise ValueError(f"model family {family_class.name!r} is registered twice")
+    _FAMILIES[family_class.name] = family_class()
+    return family_class
+
+
+def families() -> list[ModelFamily]:
+    return list(_FAMILIES.values())
+
+
+def family_named(name: str) -> ModelFamily:
+    try:
+        return _FAMILIES[name]
+    except KeyError:
+        raise ModelError(
+            f"unknown model family {name!r}: known families are {', '.join(_FAMILIES)}"
+        ) from None
+
+
+def family_of(pipeline: DiffusionPipeline) -> ModelFamily:
+    """The family of a built pipeline, whatever it was loaded from (registry, folder) or turned
+    into by a pass: the one that claims it, else the fallback (text-to-image)."""
+    for family in _FAMILIES.values():
+        if not family.fallback and family.claims(pipeline):
+            return family
+    return _fallback()
+
+
+def family_for_spec(spec: ModelSpec) -> ModelFamily:
+    for family in _FAMILIES.values():
+        if family.describes(spec):
+            return family
+    raise ModelError(f"model {spec.name!r} has family {spec.family!r}, which no registered family describes")
+
+
+def _fallback() -> ModelFamily:
+    (fallback,) = (family for family in _FAMILIES.values() if family.fallback)
+    return fallback
+
+
+def _discover() -> None:
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda found: found.name):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_discover()
+
+__all__ = ["ModelFamily", "families", "family_for_spec", "family_named", "family_of", "register"]
