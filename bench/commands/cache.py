@@ -19,6 +19,13 @@ SHORT_KEY = 12  # enough to tell entries apart; the full key is the folder's nam
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
 
+def _days(text: str) -> float:
+    try:
+        return parse_float("--older-than", text, minimum=0.0, example="7")
+    except BenchError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="diffbench cache", description=__doc__.splitlines()[0])
     where = argparse.ArgumentParser(add_help=False)
@@ -43,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         parents=[where],
         help="remove entries and quarantined items (all, or those matching the filters); no confirmation",
     )
-    clear.add_argument("--older-than", metavar="DAYS", default=None, help="only those at least DAYS old")
+    clear.add_argument(
+        "--older-than", metavar="DAYS", type=_days, default=None, help="only those at least DAYS old"
+    )
     clear.add_argument("--model", default=None, help="only the entries of this model (e.g. tiny-sd)")
     return parser
 
@@ -106,10 +115,7 @@ def _verify(cache: VariantCache, args: argparse.Namespace) -> int:
 def _clear(cache: VariantCache, args: argparse.Namespace) -> int:
     from optimize.cache_admin import clear
 
-    older_than = None
-    if args.older_than is not None:
-        older_than = parse_float("--older-than", args.older_than, minimum=0.0, example="7")
-    result = clear(cache, older_than, args.model)
+    result = clear(cache, args.older_than, args.model)
     for item in result.removed:
         print(f"removed {_label(item, cache)}, {_size(item.size_bytes)}")
     for item in result.busy:
