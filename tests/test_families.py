@@ -1,4 +1,5 @@
-"""VAE-alone and GAN generator adapters, benchmarked like pipelines; the `family` report and study."""
+"""Model families as objects (models/families/); VAE-alone and GAN generator adapters, benchmarked
+like pipelines; the `family` report and study."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import math
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,8 +20,11 @@ from bench.instruments.flops import image_macs
 from bench.instruments.quality import psnr
 from bench.instruments.stages import StageRecorder
 from bench.workload import Workload
-from models import ModelError, load_model
+from models import REGISTRY, ModelError, load_model
+from models import families as family_registry
+from models.families import ModelFamily, family_for_spec, family_of, register
 from models.gan_load import GAN_CONFIG, save_gan_folder
+from models.tracing import unet_example_inputs
 from optimize import PassUnsupported, VariantCache, build_variant, parse_recipe
 
 CPU = torch.device("cpu")
@@ -38,6 +43,125 @@ def vae():
 
 def seeded(pipeline, seed: int, **kwargs) -> np.ndarray:
     return pipeline(generator=torch.Generator().manual_seed(seed), **kwargs).images
+
+
+# -- the family objects ---------------------------------------------------------------------------
+
+
+def _stub(*components: str) -> SimpleNamespace:
+    """What family_of reads of a pipeline built elsewhere: its component names."""
+    return SimpleNamespace(components=dict.fromkeys(components))
+
+
+def test_every_registry_model_has_one_family_whose_row_name_is_its_spec_family() -> None:
+    names = {family.name for family in family_registry.families()}
+    assert names == {"stable-diffusion", "sdxl", "ddpm", "vae", "gan"}
+    assert [family.name for family in family_registry.families() if family.fallback] == ["stable-diffusion"]
+    for spec in REGISTRY.values():
+        family = family_for_spec(spec)
+        assert family.row_family == spec.family, spec.name
+    assert family_for_spec(REGISTRY["sdxl"]).name == "sdxl"
+    assert family_for_spec(REGISTRY["sd15"]).name == "stable-diffusion"
+
+
+def test_family_of_a_pipeline_from_its_components() -> None:
+    assert family_of(_stub("unet", "scheduler")).name == "ddpm"
+    assert family_of(_stub("unet", "scheduler", "vae", "text_encoder")).name == "stable-diffusion"
+    assert family_of(_stub("unet", "scheduler", "vae", "text_encoder", "text_encoder_2")).name == "sdxl"
+    # Anything no family claims is run as text-to-image, the fallback.
+    assert family_of(_stub("transformer", "vae")).name == "stable-diffusion"
+
+
+def test_a_new_family_is_one_registered_class(monkeypatch) -> None:
+    monkeypatch.setattr(family_registry, "_FAMILIES", dict(family_registry._FAMILIES))
+
+    @register
+    class Toy(ModelFamily):
+        name = row_family = "toy"
+
+        def claims(self, pipeline) -> bool:
+            return "toy" in pipeline.components
+
+    assert isinstance(family_of(_stub("toy")), Toy)
+    with pytest.raises(ValueError, match="'toy' is registered twice"):
+        register(Toy)
+    with pytest.raises(ModelError, match=r"unknown model family 'nope': known families are .*toy"):
+        family_registry.family_named("nope")
+
+
+def test_each_family_plans_its_own_stages_and_traced_calls(dcgan, vae, tiny_model) -> None:
+    ddpm = load_model("tiny-ddpm-ihc")
+    encode_decode = load_model("tiny-vae-ihc")
+    expected = [
+        (tiny_model, "unet", ["text_encoder", "unet", "vae_decode"]),
+        (ddpm, "unet", ["unet"]),
+        (vae, None, ["vae_decode"]),
+        (encode_decode, None, ["vae_decode", "vae_encode"]),
+        (dcgan, None, ["generator"]),
+    ]
+    for model, denoiser, stages in expected:
+        family = family_of(model.pipeline)
+        assert family.row_family == model.family
+        assert family.stage_plan.denoiser == family.denoiser == denoiser
+        calls = family.traced_calls(model.pipeline, WORKLOAD)
+        assert [call.stage for call in calls] == stages, model.name
+    sd = family_of(tiny_model.pipeline)
+    assert sd.takes_prompt and sd.stage_plan.text_encoders == ("text_encoder",)
+    assert [(t.component, t.method) for t in family_of(dcgan.pipeline).stage_plan.timed_methods] == [
+        (None, "run_generator")
+    ]
+    # CFG: the UNet twice per step, the text encoder twice per prompt.
+    unet_call = next(call for call in sd.traced_calls(tiny_model.pipeline, WORKLOAD) if call.stage == "unet")
+    assert unet_call.per_image == 2 * WORKLOAD.steps
+
+
+@pytest.mark.parametrize("model", ["tiny-sd", "tiny-ddpm-ihc", "tiny-vae", "tiny-dcgan"])
+def test_prune_scopes_are_what_pruning_finds(model: str) -> None:
+    from optimize.pruning.targets import SCOPES, targets_for
+
+    pipeline = load_model(model).pipeline
+    family = family_of(pipeline)
+    for scope in SCOPES:
+        if scope in family.prune_scopes:
+            paths = [target.path.split(".")[0] for target in targets_for(pipeline, scope)]
+            assert paths == list(family.prune_scopes[scope]), (model, scope)
+        else:
+            with pytest.raises(PassUnsupported):
+                targets_for(pipeline, scope)
+
+
+def test_unet_example_inputs_zeros_for_tracing_and_seeded_draws(tiny_model) -> None:
+    unet = tiny_model.pipeline.unet
+    zeros = unet_example_inputs(unet, 1, 8, 8, dtype=torch.bfloat16)
+    assert zeros["sample"].shape == (1, 4, 8, 8) and zeros["sample"].dtype == torch.bfloat16
+    assert not zeros["encoder_hidden_states"].any()
+    assert zeros["encoder_hidden_states"].shape == (1, 77, unet.config.cross_attention_dim)
+    first, again = (
+        unet_example_inputs(unet, 2, 4, 4, generator=torch.Generator().manual_seed(3)) for _ in "ab"
+    )
+    assert all(torch.equal(first[key], again[key]) for key in first)
+    assert first["sample"].std() > 0.5 and first["timestep"].shape == (2,)
+    ddpm_unet = load_model("tiny-ddpm-ihc").pipeline.unet
+    assert set(unet_example_inputs(ddpm_unet, 1, 8, 8)) == {"sample", "timestep"}
+
+
+def test_negative_prompt_conditions_text_to_image_only(dcgan, tiny_model) -> None:
+    small = Workload(width=32, height=32, steps=1)
+    plain = generate(tiny_model.pipeline, small, CPU)
+    assert not np.array_equal(plain, generate(tiny_model.pipeline, small, CPU, negative_prompt="blurry"))
+    workload = Workload(width=64, height=64)
+    gan = generate(dcgan.pipeline, workload, CPU)
+    assert np.array_equal(gan, generate(dcgan.pipeline, workload, CPU, negative_prompt="blurry"))
+
+
+@pytest.mark.parametrize(
+    ("model", "kind"), [("tiny-ddpm-ihc", "a diffusers"), ("sd-vae", "an AutoencoderKL")]
+)
+def test_folder_only_families_refuse_a_weights_file(model: str, kind: str, tmp_path: Path) -> None:
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"")
+    with pytest.raises(ModelError, match=f"a {model} model loads from {kind} folder, not a file"):
+        load_model(model, weights=str(weights))
 
 
 # -- the adapters -------------------------------------------------------------------------------

@@ -63,6 +63,8 @@ def test_local_folder_round_trip(tiny_model, tmp_path):
     tiny_model.pipeline.save_pretrained(tmp_path / "tiny")
     loaded = load_model(str(tmp_path / "tiny"))
     assert loaded.weights == str((tmp_path / "tiny").resolve())
+    # A folder's family comes from the pipeline it holds.
+    assert (loaded.family, loaded.model_family.name) == ("stable-diffusion", "stable-diffusion")
     original = tiny_model.pipeline.unet.state_dict()
     assert all(torch.equal(original[k], v) for k, v in loaded.pipeline.unet.state_dict().items())
 
