@@ -72,6 +72,23 @@ def study_lookup(args: argparse.Namespace, names: tuple[str, ...]) -> OptionLook
     return lambda name: values[name] if name in values else _BY_NAME[name].default_value
 
 
+def suite_arguments(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    """A study's parsed `names` back as `pytest bench/` arguments; options left unset are left out."""
+    arguments: list[str] = []
+    for name in names:
+        option = suite_option(name)
+        value = getattr(args, option.dest)
+        if value is None or value is False:
+            continue
+        if option.action == "store_true":
+            arguments.append(name)
+        elif option.action == "append":
+            arguments += [part for item in value for part in (name, str(item))]
+        else:
+            arguments += [name, str(value)]
+    return arguments
+
+
 __all__ = [
     "GROUPS",
     "SUITE_OPTIONS",
@@ -88,5 +105,6 @@ __all__ = [
     "add_suite_options",
     "option_defaults",
     "study_lookup",
+    "suite_arguments",
     "suite_option",
 ]

@@ -12,9 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bench import preflight
 from bench.options.spec import Option, OptionGroup, OptionLookup
-from models.adapters import Adapters, parse_embedding, parse_lora, split_list
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,10 @@ class AdapterOptions(OptionGroup):
     @classmethod
     def parse(cls, option: OptionLookup) -> AdapterOptions:
         """ModelError (one line) for a bad value. `--allow-pickle` (a model option) lets pickle files in."""
+        # Imported here: declaring the options (pytest --help, a study's parser) imports no torch.
+        from bench import preflight
+        from models.adapters import Adapters, parse_embedding, parse_lora, split_list
+
         loras = tuple(parse_lora(text) for text in split_list(option("--lora")))
         embeddings = tuple(parse_embedding(text) for text in split_list(option("--textual-inversion")))
         unet = option("--unet-checkpoint")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import torch
-
-from bench import preflight
-from bench.devices import resolve_device
 from bench.errors import BenchError
 from bench.options.spec import Option, OptionGroup, OptionLookup
-from bench.profiles.select import ProfileSelection, select_profile
+
+# Declaring the options (pytest --help, a study's parser) imports no torch: what parses and
+# checks them is imported when they are parsed.
+if TYPE_CHECKING:
+    import torch
+
+    from bench.profiles.select import ProfileSelection
 
 OFFLOAD_CHOICES = ("none", "auto")
 
@@ -43,12 +45,17 @@ class HardwareOptions(OptionGroup):
 
     @staticmethod
     def parse_device(option: OptionLookup) -> torch.device:
+        from bench.devices import resolve_device
+
         return resolve_device(option("--device"))
 
     @classmethod
     def parse(cls, option: OptionLookup, device: torch.device | None = None) -> HardwareOptions:
         """The device (resolved once: pass it when already resolved), its profile, the offload policy.
         Raises BenchError (or ProfileError, one of them) with a one-line message."""
+        from bench import preflight
+        from bench.profiles.select import select_profile
+
         device = device or cls.parse_device(option)
         profile_file, calibration = option("--profile-file"), option("--calibration")
         preflight.text_file(profile_file, "--profile-file", "a TOML file of hardware profiles")

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import torch
-
-from bench import preflight
 from bench.errors import BenchError
-from bench.model_defaults import default_weights
 from bench.options.spec import Option, OptionGroup, OptionLookup
-from models import RANDOM, REGISTRY, ModelError, get_spec
-from models.gan_load import GAN_CONFIG
-from models.registry import VAE
-from optimize import BASELINE, PASSES, default_cache_root, parse_recipe
-from optimize.passes.registry import emulation_note
+
+# Declaring the options (pytest --help, a study's parser) imports no torch: what parses and
+# checks them (models, optimize, bench.preflight) is imported when they are parsed.
+if TYPE_CHECKING:
+    import torch
 
 MODEL_INDEX = "model_index.json"  # a diffusers pipeline folder
 VAE_CONFIG = "config.json"  # a diffusers AutoencoderKL folder (a VAE-only model's weights)
@@ -63,6 +59,10 @@ class ModelOptions(OptionGroup):
     def parse(cls, option: OptionLookup, device: torch.device) -> ModelOptions:
         """The model and its files checked, the cache folder writable, the recipes canonical.
         Raises BenchError, ModelError or PassError with a one-line message."""
+        from bench import preflight
+        from bench.model_defaults import default_weights
+        from optimize import default_cache_root
+
         model = option("--model")
         allow_pickle = bool(option("--allow-pickle"))
         weights = default_weights(model, option("--weights"))
@@ -75,6 +75,10 @@ class ModelOptions(OptionGroup):
 
 def check_model(model: str, weights: str, allow_pickle: bool) -> None:
     """The model and its weights exist and every file they hold is sound, before anything is built."""
+    from models import RANDOM, REGISTRY, ModelError, get_spec
+    from models.gan_load import GAN_CONFIG
+    from models.registry import VAE
+
     if model in REGISTRY:
         spec = get_spec(model)
         if weights != RANDOM and spec.random_only:
@@ -95,6 +99,9 @@ def check_model(model: str, weights: str, allow_pickle: bool) -> None:
 
 
 def _check_local(path: Path, what: str, allow_pickle: bool, marker: tuple[str, ...]) -> None:
+    from bench import preflight
+    from models import ModelError
+
     if preflight.real_path(path, what).is_dir():
         preflight.model_folder(path, what, allow_pickle, marker)
     elif what == "--model":
@@ -107,6 +114,9 @@ def default_variants(device: torch.device) -> list[str]:
     """The baseline, then every pass that needs no argument, runs natively on this device and is
     quick to build. A dtype the CPU only emulates (bf16/fp16 without AVX512-BF16/FP16 or AMX)
     runs several times slower than fp32: it runs when named, its row saying so (`dtype_note`)."""
+    from optimize import BASELINE, PASSES, parse_recipe
+    from optimize.passes.registry import emulation_note
+
     names = [BASELINE]
     for name, cls in sorted(PASSES.items()):
         if name == BASELINE or not cls.in_default_suite or any(param.required for param in cls.params):
@@ -125,6 +135,8 @@ def parse_variants(text: str | None, device: torch.device) -> tuple[str, ...]:
     Not given: the default set. Given but empty (`--variants=`, a shell variable that was
     never set) is refused: silently running the default set would time what nobody asked for.
     """
+    from optimize import BASELINE, parse_recipe
+
     if text is None:
         return tuple(default_variants(device))
     if not text.strip():

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from bench.options.spec import Option, OptionGroup, OptionLookup
-from bench.quality.options import quality_options
 
 
 @dataclass(frozen=True)
@@ -38,4 +37,7 @@ class QualityOptions(OptionGroup):
     @classmethod
     def parse(cls, option: OptionLookup, model: str) -> QualityOptions:
         """BenchError (one line) for a bad value; the reference and Inception file checked when measuring."""
+        # Imported here: declaring the options (pytest --help, a study's parser) imports no torch.
+        from bench.quality.options import quality_options
+
         return cls(**quality_options(option, model))

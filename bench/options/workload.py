@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from bench import preflight
 from bench.cli_parser import parse_float, parse_int
-from bench.model_defaults import default_resolution
 from bench.options.spec import Option, OptionGroup, OptionLookup
 from bench.sweep import expand, sweep_axes
 from bench.workload import Workload
@@ -59,6 +57,10 @@ class WorkloadOptions(OptionGroup):
     @classmethod
     def parse(cls, option: OptionLookup, model: str) -> WorkloadOptions:
         """Every workload of the run (one, or a sweep's); BenchError with a one-line message."""
+        # Imported here: declaring the options (pytest --help, a study's parser) imports no torch.
+        from bench import preflight
+        from bench.model_defaults import default_resolution
+
         base = {name: option(f"--{name}") for name in AXES}
         base["resolution"] = default_resolution(model, base["resolution"])
         prompts_file = option("--prompts-file")

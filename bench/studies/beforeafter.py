@@ -16,10 +16,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.options import add_study_arguments, suite_arguments
 from bench.studies.runner import StudyError, add_suite_passthrough, run_report, run_suite, suite_passthrough
 
 DEFAULT_OUTPUT = Path("beforeafter-study")
 DEFAULT_PROFILES = "cpu,gtx1650,rtx3050,rtx3080"
+# The suite options this study declares and passes on (bench/options: same names and help).
+SUITE_OPTIONS = ("--model", "--rounds")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -30,11 +33,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "beforeafter.md and beforeafter.png.",
     )
     parser.add_argument("--recipe", required=True, help="the optimisation, e.g. bf16 or 'prune(0.3)+bf16'")
-    parser.add_argument("--model", default="tiny-sd", help="model name or local folder (default tiny-sd)")
+    add_study_arguments(parser, *SUITE_OPTIONS, defaults={"--rounds": "3"})
     parser.add_argument(
         "--profiles", default=DEFAULT_PROFILES, help=f"comma-separated profiles (default {DEFAULT_PROFILES})"
     )
-    parser.add_argument("--rounds", default="3", help="timed rounds (default 3)")
     parser.add_argument("--name", default="beforeafter", help="run name (default beforeafter)")
     parser.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT, help=f"results folder (default {DEFAULT_OUTPUT})"
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     extra = suite_passthrough(args)
     runs = args.output_dir / "runs"
     for profile in profiles:
-        options = ["--model", args.model, "--variants", f"{BASELINE},{recipe}", "--profile", profile]
-        saved = run_suite([*options, "--rounds", args.rounds, *extra], runs, args.name)
+        options = [*suite_arguments(args, SUITE_OPTIONS), "--variants", f"{BASELINE},{recipe}"]
+        saved = run_suite([*options, "--profile", profile, *extra], runs, args.name)
         print(f"[study] {profile}: saved {saved}")
     return run_report(["beforeafter", str(runs), "--recipe", recipe, "--output-dir", str(args.output_dir)])

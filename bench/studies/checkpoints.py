@@ -31,6 +31,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.options import add_study_arguments, suite_arguments
 from bench.studies.runner import StudyError, run_report, run_suite
 
 UNET = "unet"
@@ -38,9 +39,24 @@ LORA = "lora"
 KINDS = ("auto", UNET, LORA)
 UNET_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.safetensors.index.json")
 BASELINE = "baseline"
-# The suite's own defaults (root conftest.py), passed explicitly so base samples match the runs.
-DEFAULT_PROMPT = "a photograph of an astronaut riding a horse"
-DEFAULT_GUIDANCE = "7.5"
+# The suite options this study declares and passes on (bench/options: same names, help and, but
+# for the model, the sample count and the rounds, defaults), passed explicitly so that the base
+# samples match the runs.
+SUITE_OPTIONS = (
+    "--model",
+    "--weights",
+    "--fid-samples",
+    "--fid-dims",
+    "--steps",
+    "--scheduler",
+    "--resolution",
+    "--prompt",
+    "--guidance",
+    "--seed",
+    "--rounds",
+    "--device",
+    "--cache-dir",
+)
 
 
 @dataclass(frozen=True)
@@ -95,29 +111,6 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "checkpoint"
 
 
-def workload_options(args: argparse.Namespace) -> list[str]:
-    options = [
-        "--model",
-        args.model,
-        "--prompt",
-        args.prompt,
-        "--guidance",
-        args.guidance,
-        "--seed",
-        str(args.seed),
-    ]
-    for flag, value in (
-        ("--weights", args.weights),
-        ("--resolution", args.resolution),
-        ("--steps", args.steps),
-        ("--scheduler", args.scheduler),
-        ("--device", args.device),
-    ):
-        if value is not None:
-            options += [flag, str(value)]
-    return options
-
-
 def write_base_samples(args: argparse.Namespace, folder: Path) -> Path:
     """N samples of the model without any checkpoint, as PNG files, written atomically."""
     # Imported here: only this reference needs torch in the study's own process.
@@ -132,16 +125,16 @@ def write_base_samples(args: argparse.Namespace, folder: Path) -> Path:
 
     workload = make_workload(
         default_resolution(args.model, args.resolution),
-        args.steps or "4",
+        args.steps,
         "1",
         args.guidance,
-        args.scheduler or "euler",
+        args.scheduler,
         args.prompt,
         args.seed,
     )
     model = load_model(args.model, default_weights(args.model, args.weights), seed=0)
     set_scheduler(model.pipeline, workload.scheduler)
-    device = resolve_device(args.device or "auto")
+    device = resolve_device(args.device)
     model.pipeline.to(device)
     images = sample_images(model.pipeline, workload, device, args.fid_samples, "base model")
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -173,22 +166,8 @@ def run(args: argparse.Namespace) -> int:
     if reference == BASELINE:
         print(f"[study] sampling the model without checkpoints: {args.fid_samples} images", file=sys.stderr)
         reference = str(write_base_samples(args, out / "base-samples"))
-    common = [
-        *workload_options(args),
-        "--variants",
-        "fp32",
-        "--rounds",
-        str(args.rounds),
-        "--quality",
-        "fid",
-        "--fid-samples",
-        str(args.fid_samples),
-        "--fid-dims",
-        str(args.fid_dims),
-    ]
+    common = [*suite_arguments(args, SUITE_OPTIONS), "--variants", "fp32", "--quality", "fid"]
     common += ["--fid-reference", reference]
-    if args.cache_dir is not None:
-        common += ["--cache-dir", str(args.cache_dir)]
     saved: list[Path] = []
     for index, checkpoint in enumerate(checkpoints, 1):
         print(
@@ -207,8 +186,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=(__doc__ or "").splitlines()[0],
     )
     parser.add_argument("checkpoints", type=Path, metavar="CHECKPOINT_DIR", help="folder of checkpoints")
-    parser.add_argument("--model", default="tiny-ddpm-ihc", help="model the checkpoints belong to")
-    parser.add_argument("--weights", default=None, help="base weights (default: the model's own)")
+    add_study_arguments(
+        parser,
+        *SUITE_OPTIONS,
+        defaults={"--model": "tiny-ddpm-ihc", "--fid-samples": 64, "--fid-dims": 64, "--rounds": 3},
+        changes={
+            "--fid-samples": {"type": int},
+            "--fid-dims": {"type": int},
+            "--seed": {"type": int},
+            "--rounds": {"type": int},
+            "--cache-dir": {"type": Path},
+        },
+    )
     parser.add_argument(
         "--kind", default="auto", choices=KINDS, help="what .safetensors files are (auto: LoRA)"
     )
@@ -219,17 +208,6 @@ def register(commands: argparse._SubParsersAction) -> None:
         "'baseline' (the model without checkpoints); default: ihc-heldout for tiny-ddpm-ihc, "
         "else baseline",
     )
-    parser.add_argument("--fid-samples", type=int, default=64, help="samples per checkpoint (default 64)")
-    parser.add_argument("--fid-dims", type=int, default=64, help="Inception features: 64, 192, 768, 2048")
-    parser.add_argument("--steps", default=None, help="denoising steps (default: the suite's)")
-    parser.add_argument("--scheduler", default=None, help="euler, ddim, dpm++2m, pndm, default")
-    parser.add_argument("--resolution", default=None, help="default: the model's (32 for tiny-ddpm-ihc)")
-    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="prompt (text-to-image models)")
-    parser.add_argument("--guidance", default=DEFAULT_GUIDANCE, help="guidance scale (default 7.5)")
-    parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per checkpoint (default 3)")
-    parser.add_argument("--device", default=None, help="auto, cpu, cuda (default: the suite's)")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="variant cache (default: the suite's)")
     parser.add_argument(
         "--output-dir", type=Path, default=Path("checkpoints-study"), help="default ./checkpoints-study"
     )

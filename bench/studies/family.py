@@ -17,10 +17,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from bench.options import add_study_arguments, suite_arguments
 from bench.studies.runner import StudyError, add_suite_passthrough, run_report, run_suite, suite_passthrough
 
 DEFAULT_OUTPUT = Path("family-study")
 DEFAULT_MODELS = "tiny-sd,tiny-vae,tiny-dcgan"
+# The suite options this study declares and passes on (bench/options: same names and help).
+SUITE_OPTIONS = ("--variants", "--rounds")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -34,8 +37,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=DEFAULT_MODELS,
         help=f"comma-separated model names or local folders (default {DEFAULT_MODELS})",
     )
-    parser.add_argument("--variants", default="fp32", help="comma-separated recipes (default fp32)")
-    parser.add_argument("--rounds", default="5", help="timed rounds per variant (default 5)")
+    add_study_arguments(parser, *SUITE_OPTIONS, defaults={"--variants": "fp32"})
     parser.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT, help=f"results folder (default {DEFAULT_OUTPUT})"
     )
@@ -64,15 +66,7 @@ def run_name(model: str) -> str:
 
 
 def suite_options(args: argparse.Namespace, model: str) -> list[str]:
-    return [
-        "--model",
-        model,
-        "--variants",
-        args.variants,
-        "--rounds",
-        str(args.rounds),
-        *suite_passthrough(args),
-    ]
+    return ["--model", model, *suite_arguments(args, SUITE_OPTIONS), *suite_passthrough(args)]
 
 
 def run(args: argparse.Namespace) -> int:

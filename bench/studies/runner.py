@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# The repository root: bench/ and the root conftest.py (which defines the suite's options).
+# The folder holding the bench package (a clone's root, or site-packages of an installed diffbench):
+# the suite runs as `pytest ROOT/bench`, its options declared by the plugin (bench/plugin.py).
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.options import add_study_arguments, study_lookup, suite_arguments
 from bench.studies.runner import StudyError, add_suite_passthrough, run_report, run_suite, suite_passthrough
 
 DEFAULT_OUTPUT = Path("sweep-study")
+# The suite options this study declares and passes on (bench/options: same names and help).
+SUITE_OPTIONS = ("--sweep", "--sweep-mode", "--prompts-file", "--seeds", "--model", "--variants", "--rounds")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,21 +28,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="latency, memory and PSNR across steps, guidance, scheduler, resolution, batch, seeds, prompts",
         description="Run the suite over a workload sweep and write runs/, sweep.md and sweep.png.",
     )
-    parser.add_argument(
-        "--sweep",
-        action="append",
-        required=True,
-        metavar="AXIS=V1,V2",
-        help="steps, guidance, scheduler, resolution, batch, seed or prompt; repeatable",
+    add_study_arguments(
+        parser,
+        *SUITE_OPTIONS,
+        defaults={"--variants": "fp32", "--rounds": "3"},
+        changes={"--sweep": {"required": True}},
     )
-    parser.add_argument(
-        "--sweep-mode", default="product", help="product (default) or each (one axis at a time)"
-    )
-    parser.add_argument("--prompts-file", help="a text file of prompts, one per line (a prompt axis)")
-    parser.add_argument("--seeds", help="comma-separated seeds (a seed axis)")
-    parser.add_argument("--model", default="tiny-sd", help="model name or local folder (default tiny-sd)")
-    parser.add_argument("--variants", default="fp32", help="comma-separated recipes (default fp32)")
-    parser.add_argument("--rounds", default="3", help="timed rounds per workload (default 3)")
     parser.add_argument(
         "--name", default="sweep", help="run name: DIR/runs/.../NNNN_NAME.json (default sweep)"
     )
@@ -51,15 +45,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def suite_options(args: argparse.Namespace) -> list[str]:
-    options = ["--model", args.model, "--variants", args.variants, "--rounds", args.rounds]
-    options += ["--sweep-mode", args.sweep_mode]
-    for axis in args.sweep:
-        options += ["--sweep", axis]
-    if args.prompts_file:
-        options += ["--prompts-file", args.prompts_file]
-    if args.seeds:
-        options += ["--seeds", args.seeds]
-    return options + suite_passthrough(args)
+    return suite_arguments(args, SUITE_OPTIONS) + suite_passthrough(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,13 +59,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_sweep(args: argparse.Namespace) -> None:
-    """The sweep's own errors, one line, before a pytest process starts."""
+    """The sweep's own errors, one line, before a pytest process starts: the suite's workload
+    options parse them (the same messages)."""
     from bench.errors import BenchError
-    from bench.sweep import expand, sweep_axes
+    from bench.options import WorkloadOptions
 
-    base = {"resolution": "64", "steps": "4", "batch": "1", "guidance": "7.5"}
-    base |= {"scheduler": "euler", "prompt": "p", "seed": "0"}
     try:
-        expand(base, sweep_axes(args.sweep, args.prompts_file, args.seeds), args.sweep_mode)
+        WorkloadOptions.parse(study_lookup(args, SUITE_OPTIONS), args.model)
     except BenchError as error:
         raise StudyError(str(error)) from None
