@@ -27,9 +27,9 @@ from typing import Any
 
 from bench.quarantine import move_aside
 from bench.saved_runs import Warn, save_run
+from reports.record import SCHEMA
 
 JOURNAL_DIR = ".journal"
-SCHEMA = 1
 # Header fields and their types: a header that lacks one cannot be turned into a saved run.
 _HEADER_FIELDS: dict[str, type | tuple[type, ...]] = {
     "pid": int,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.errors import BenchError
+from reports.record import DEFAULT_PROMPT, workload_label
 
-DEFAULT_PROMPT = "a photograph of an astronaut riding a horse"
 SCHEDULERS = ("euler", "ddim", "dpm++2m", "pndm", "default")
 
 
@@ -26,19 +25,17 @@ class Workload:
 
     @property
     def label(self) -> str:
-        """Canonical text, the report's `workload` column.
-
-        Seed and prompt are named only when they are not the defaults, so the usual label stays
-        short while two workloads of a seed or prompt sweep never share one (rows are matched
-        across runs on it).
-        """
-        size = f"{self.width}x{self.height}"
-        label = f"{size}/{self.steps}steps/cfg{self.guidance:g}/b{self.batch}/{self.scheduler}"
-        if self.seed != 0:
-            label += f"/seed{self.seed}"
-        if self.prompt != DEFAULT_PROMPT:
-            label += f"/prompt-{hashlib.sha1(self.prompt.encode()).hexdigest()[:8]}"
-        return label
+        """Canonical text, the report's `workload` column (reports/record.py spells it)."""
+        return workload_label(
+            self.width,
+            self.height,
+            self.steps,
+            self.guidance,
+            self.batch,
+            self.scheduler,
+            self.seed,
+            self.prompt,
+        )
 
     @property
     def test_id(self) -> str:

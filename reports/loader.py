@@ -23,11 +23,12 @@ from typing import Any
 
 import pandas as pd
 
-from reports.columns import COLUMN_SPECS, Column, Kind, Source
+from reports.columns import COLUMN_SPECS, Column, Source, dtype
 from reports.errors import ReportError, ReportWarning
+from reports.record import SCHEMA
 from reports.remote import RemoteFile, find_remote, is_url
 
-SUPPORTED_SCHEMA = 1
+SUPPORTED_SCHEMA = SCHEMA  # the one version this reader knows (reports/record.py)
 DEFAULT_PATH = Path(".benchmarks")
 HINT = "run `pytest bench/ --benchmark-save=NAME` first"
 
@@ -283,7 +284,7 @@ def _lookup(context: dict[str, Any], sources: tuple[Source, ...]) -> Any:
     return None
 
 
-def _coerce(value: Any, kind: Kind) -> tuple[Any, bool]:
+def _coerce(value: Any, kind: str) -> tuple[Any, bool]:
     """``(value for the column, True)``, or ``(None, False)`` when the JSON holds the wrong type.
 
     Never converts across meanings (a string is not parsed as a number): the run format says
@@ -318,7 +319,7 @@ def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _series(column: Column, values: list[Any]) -> pd.Series:
-    return pd.Series(values, dtype=column.dtype, name=column.name)
+    return pd.Series(values, dtype=dtype(column), name=column.name)
 
 
 def _warn_bad_values(path: RunFile, bad: list[str]) -> None:

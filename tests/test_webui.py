@@ -365,7 +365,9 @@ def test_rows_are_a_run_the_reports_read(server: Endpoint, tmp_path: Path) -> No
     frame = reports.load(path, strict=True)
     row = frame.iloc[0]
     assert (row["model"], row["variant"], row["status"]) == ("tiny-sd", "webui(concurrency=1)", "ok")
-    assert row["workload"] == "64x64/2steps/cfg7.5/b1/euler"
+    # The suite's label for the same workload (reports.record.workload_label): a prompt other than
+    # the default is named, as in the suite's rows.
+    assert row["workload"] == "64x64/2steps/cfg7.5/b1/euler/prompt-baa255f8"
     assert row["latency_median_s"] == pytest.approx(statistics.median(result.latencies))
     assert row["rounds"] == 2
 

@@ -27,8 +27,8 @@ from pytest_benchmark.utils import get_commit_info
 from bench.machine import machine_info
 from bench.webui.client import Endpoint, Txt2Img
 from bench.webui.load import LoadResult
+from reports.record import SCHEMA, workload_label
 
-SCHEMA = 1
 # A1111 sampler names -> the suite's scheduler names, so the workload text matches the suite's.
 SAMPLERS = {"euler": "euler", "ddim": "ddim", "dpm++ 2m": "dpm++2m", "pndm": "pndm", "plms": "pndm"}
 
@@ -37,12 +37,21 @@ def variant(concurrency: int) -> str:
     return f"webui(concurrency={concurrency})"
 
 
-def workload_label(request: Txt2Img) -> str:
-    """The suite's canonical workload text (`64x64/4steps/cfg7.5/b1/euler`) for this payload."""
+def request_workload(request: Txt2Img) -> str:
+    """The suite's canonical workload text (`64x64/4steps/cfg7.5/b1/euler`) for this payload:
+    the same function spells both, so a web UI row and a suite row of one workload match."""
     sampler = request.sampler_name.strip().lower()
     scheduler = SAMPLERS.get(sampler, sampler.replace(" ", ""))
-    size = f"{request.width}x{request.height}"
-    return f"{size}/{request.steps}steps/cfg{request.cfg_scale:g}/b{request.batch_size}/{scheduler}"
+    return workload_label(
+        request.width,
+        request.height,
+        request.steps,
+        request.cfg_scale,
+        request.batch_size,
+        scheduler,
+        seed=request.seed,
+        prompt=request.prompt,
+    )
 
 
 def extra_info(result: LoadResult, request: Txt2Img, endpoint: Endpoint, model: str | None) -> dict[str, Any]:
@@ -59,7 +68,7 @@ def extra_info(result: LoadResult, request: Txt2Img, endpoint: Endpoint, model: 
         "device": None,  # a black box: the server's device is not visible over the API
         "profile": None,
         "dtype": None,
-        "workload": workload_label(request),
+        "workload": request_workload(request),
         "workload_detail": {
             "width": request.width,
             "height": request.height,
