@@ -26,8 +26,7 @@ from bench.warmups import warmups_for
 from bench.workload import Workload
 from models import LoadedModel, load_model
 from optimize import BASELINE, Variant, VariantCache, build_variant, parse_recipe
-
-SCHEMA = 1
+from reports.record import SCHEMA
 
 
 @dataclass(frozen=True)
