@@ -66,7 +66,7 @@ def passes_page() -> str:
         "# Passes\n\n",
         "Every pass a recipe can name (passes joined by `+`, arguments in brackets: "
         "`prune(0.3,importance=taylor)+bf16`). What each does in depth, and the variant cache: "
-        "[recipes.md](recipes.md). *Default suite*: in `pytest bench/`'s variants when `--variants` "
+        "[recipes.md](recipes.md). *Default suite*: among the suite's variants when `--variants` "
         "is not given (if the device runs it natively and it needs no argument).\n\n",
         "| pass | what it does | arguments | default suite |\n",
         "| --- | --- | --- | --- |\n",
@@ -156,7 +156,7 @@ def options_page() -> str:
     lines = [
         _header("the suite plugin's `pytest_addoption` (each option's name, default and help)"),
         "# The suite's options\n\n",
-        "Options of `pytest bench/ --benchmark-save=NAME [options]`, by group, as `pytest bench/ --help` "
+        "Options of `.venv/bin/pytest bench/ --benchmark-save=NAME [options]`, by group, as `--help` "
         "lists them. pytest-benchmark's own options (`--benchmark-storage`, `--benchmark-compare`, "
         "`--benchmark-json`, ...) work as usual. What they do in context: [running.md](running.md).\n",
     ]
