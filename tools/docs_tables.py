@@ -65,9 +65,10 @@ def passes_page() -> str:
         _header("optimize/passes (each pass's `name`, `summary` and `params`)"),
         "# Passes\n\n",
         "Every pass a recipe can name (passes joined by `+`, arguments in brackets: "
-        "`prune(0.3,importance=taylor)+bf16`). What each does in depth, and the variant cache: "
-        "[recipes.md](recipes.md). *Default suite*: among the suite's variants when `--variants` "
-        "is not given (if the device runs it natively and it needs no argument).\n\n",
+        "`prune(0.3,importance=taylor)+bf16`). What each does in depth: [recipes.md](recipes.md); "
+        "where built variants are kept: [cache.md](cache.md). *Default suite*: among the suite's "
+        "variants when `--variants` is not given (if the device runs it natively and it needs no "
+        "argument).\n\n",
         "| pass | what it does | arguments | default suite |\n",
         "| --- | --- | --- | --- |\n",
     ]
