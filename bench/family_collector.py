@@ -1,7 +1,8 @@
 """The `family` row field: stable-diffusion, ddpm, vae or gan (models/registry.py FAMILIES).
 
-From the loaded model (its registry spec, or what a local folder turned out to hold), so a
-report can group SD pipelines, VAEs and GANs without guessing from the model's name.
+From the loaded model (its registry spec, or the family, models/families/, of what a local
+folder turned out to hold), so a report can group SD pipelines, VAEs and GANs without guessing
+from the model's name; it is known even for a row whose variant failed to build.
 """
 
 from __future__ import annotations

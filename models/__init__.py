@@ -13,6 +13,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # importing this module filters exactly those lines (before diffusers is imported by the loader).
 from models import import_noise  # noqa: F401
 from models.errors import ModelError
+from models.families import ModelFamily, family_of
 
 if TYPE_CHECKING:
     from models.loader import RANDOM, LoadedModel, load_model
@@ -45,7 +46,9 @@ __all__ = [
     "REGISTRY",
     "LoadedModel",
     "ModelError",
+    "ModelFamily",
     "ModelSpec",
+    "family_of",
     "get_spec",
     "load_model",
     "model_names",

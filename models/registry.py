@@ -10,7 +10,7 @@ from models.dcgan import TINY_DCGAN
 from models.ddpm import TINY_DDPM_IHC
 from models.errors import ModelError
 
-# Family names: how a spec's components become a pipeline.
+# The row's `family` names; the family objects that build, run and trace them are in models/families/.
 STABLE_DIFFUSION = "stable-diffusion"
 DDPM = "ddpm"
 VAE = "vae"  # an AutoencoderKL alone (models/vae_only.py): decode random latents, or encode-decode

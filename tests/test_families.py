@@ -103,6 +103,7 @@ def test_each_family_plans_its_own_stages_and_traced_calls(dcgan, vae, tiny_mode
         family = family_of(model.pipeline)
         assert family.row_family == model.family
         assert family.stage_plan.denoiser == family.denoiser == denoiser
+        assert set(family.export_components) <= set(model.pipeline.components)
         calls = family.traced_calls(model.pipeline, WORKLOAD)
         assert [call.stage for call in calls] == stages, model.name
     sd = family_of(tiny_model.pipeline)
