@@ -20,7 +20,7 @@ def profile_fit(run: FinishedRun) -> dict[str, Any]:
     if selection is None:
         return offload
     workload = run.workload
-    if family_of(run.variant.pipeline).denoiser is None:
+    if family_of(run.variant.pipeline).stage_plan.denoiser is None:
         # The meta-device trace follows a diffusion pipeline's stages (encoders, UNet x steps, decode).
         reason = "the memory estimate and projection cover UNet pipelines, not a VAE or GAN alone"
         return {**offload, **EMPTY_FIELDS, "projection": f"not estimated: {reason}"}

@@ -63,7 +63,9 @@ class StagePlan:
     """
 
     text_encoders: tuple[str, ...] = ()  # timed by forward hooks: the `text_encoder` stage
-    denoiser: str | None = None  # its first call starts step 0's clock; each step ends at a callback
+    # The component run once per denoising step (None: a family without steps); its first call
+    # starts step 0's clock, and each step ends at a callback.
+    denoiser: str | None = None
     timed_methods: tuple[TimedMethod, ...] = ()
 
 
@@ -99,10 +101,6 @@ class ModelFamily:
     row_family: ClassVar[str]
     # The family that takes any pipeline no other family claims (exactly one has it).
     fallback: ClassVar[bool] = False
-    # The component run once per denoising step, or None for a family without steps.
-    denoiser: ClassVar[str | None] = None
-    # Whether a prompt (and a negative prompt) conditions the images.
-    takes_prompt: ClassVar[bool] = False
     # Components export may replace with a compiled graph, and pruning scope -> components.
     export_components: ClassVar[tuple[str, ...]] = ()
     prune_scopes: ClassVar[dict[str, tuple[str, ...]]] = {}

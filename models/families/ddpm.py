@@ -40,7 +40,6 @@ _NOT_PIXEL_SPACE = {"text_encoder", "vae", "vqvae"}
 class UnconditionalDDPM(ModelFamily):
     name = DDPM
     row_family = DDPM
-    denoiser = "unet"
     export_components = ("unet",)
     prune_scopes: ClassVar[dict[str, tuple[str, ...]]] = {"unet": ("unet",)}
     weights_folder = "a diffusers"

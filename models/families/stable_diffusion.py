@@ -37,8 +37,6 @@ class StableDiffusion(ModelFamily):
     name = STABLE_DIFFUSION
     row_family = STABLE_DIFFUSION
     fallback = True
-    denoiser = "unet"
-    takes_prompt = True
     xl = False
     text_encoders: tuple[str, ...] = ("text_encoder",)
     export_components = ("text_encoder", "unet", "vae")
