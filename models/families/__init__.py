@@ -13,18 +13,9 @@ import pkgutil
 from diffusers import DiffusionPipeline
 
 from models.errors import ModelError
-from models.families.base import ModelFamily
+from models.families.base import REGISTERED as _FAMILIES
+from models.families.base import ModelFamily, register
 from models.registry import ModelSpec
-
-_FAMILIES: dict[str, ModelFamily] = {}
-
-
-def register(family_class: type[ModelFamily]) -> type[ModelFamily]:
-    """Class decorator: one instance per family, its `name` unique."""
-    if family_class.name in _FAMILIES:
-        raise ValueError(f"model family {family_class.name!r} is registered twice")
-    _FAMILIES[family_class.name] = family_class()
-    return family_class
 
 
 def families() -> list[ModelFamily]:

@@ -146,6 +146,19 @@ class ModelFamily:
         raise NotImplementedError
 
 
+# Family name -> its one instance, filled by `@register` as models/families/__init__.py imports
+# every module of the folder.
+REGISTERED: dict[str, ModelFamily] = {}
+
+
+def register(family_class: type[ModelFamily]) -> type[ModelFamily]:
+    """Class decorator: one instance per family, its `name` unique."""
+    if family_class.name in REGISTERED:
+        raise ValueError(f"model family {family_class.name!r} is registered twice")
+    REGISTERED[family_class.name] = family_class()
+    return family_class
+
+
 class OneCallFamily(ModelFamily):
     """A family without denoising steps (a VAE alone, a GAN generator): the pipeline draws its
     latents or z from the seeded CPU generator(s) and is called once; prompt, steps, guidance

@@ -18,13 +18,13 @@ from diffusers import DiffusionPipeline
 from diffusers.utils.torch_utils import randn_tensor
 
 from models.ddpm import build_ddpm_pipeline
-from models.families import register
 from models.families.base import (
     Generation,
     ImageRequest,
     ModelFamily,
     StagePlan,
     TracedCall,
+    register,
     unet_call,
 )
 from models.gan import module_device_dtype

@@ -9,8 +9,7 @@ import torch
 from diffusers import DiffusionPipeline
 
 from models.dcgan import build_dcgan_pipeline
-from models.families import register
-from models.families.base import ImageRequest, OneCallFamily, StagePlan, TimedMethod, TracedCall
+from models.families.base import ImageRequest, OneCallFamily, StagePlan, TimedMethod, TracedCall, register
 from models.gan import GanPipeline, module_device_dtype
 from models.gan_load import is_gan_folder, load_gan_folder
 from models.registry import GAN, ModelSpec

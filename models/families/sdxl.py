@@ -7,8 +7,7 @@ from typing import ClassVar
 
 from diffusers import DiffusionPipeline
 
-from models.families import register
-from models.families.base import StagePlan
+from models.families.base import StagePlan, register
 from models.families.stable_diffusion import VAE_DECODE, StableDiffusion
 from models.registry import STABLE_DIFFUSION
 

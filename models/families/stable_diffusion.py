@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 
-from models.families import register
 from models.families.base import (
     Generation,
     ImageRequest,
@@ -21,6 +20,7 @@ from models.families.base import (
     StagePlan,
     TimedMethod,
     TracedCall,
+    register,
     unet_call,
     vae_decode_call,
 )

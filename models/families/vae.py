@@ -8,13 +8,13 @@ from typing import ClassVar
 import torch
 from diffusers import DiffusionPipeline
 
-from models.families import register
 from models.families.base import (
     ImageRequest,
     OneCallFamily,
     StagePlan,
     TimedMethod,
     TracedCall,
+    register,
     vae_decode_call,
 )
 from models.gan import module_device_dtype
