@@ -19,3 +19,12 @@ def cache(tmp_path: Path):
     from optimize import VariantCache
 
     return VariantCache(tmp_path / "variants")
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory):
+    """One ordinary tiny-sd suite run and its repeat, shared by every end-to-end test that only
+    reads their rows (tests/helpers/suite_runs.py says which options)."""
+    from helpers.suite_runs import run_tiny_twice
+
+    return run_tiny_twice(tmp_path_factory.mktemp("tiny-runs"))

@@ -1,4 +1,7 @@
-"""`pytest bench/ --profile gtx1650` on this CPU, as a user runs it (in a subprocess)."""
+"""`pytest bench/ --profile gtx1650` on this CPU, as a user runs it (in a subprocess).
+
+The gtx1650 run and its repeat (with `--benchmark-compare`) are the session's shared `tiny_runs`
+(tests/conftest.py), which tests/test_suite_e2e.py reads too; the bad options' runs start together."""
 
 from __future__ import annotations
 
@@ -8,46 +11,24 @@ import sys
 from pathlib import Path
 
 import pytest
-from suite_process import ROOT, run_bench
+from helpers.suite_runs import SHARED_PROFILE, SHARED_STEPS, assert_one_line_exit_2, runs_in_own_folders
+from suite_process import ROOT
 
 
-def run_suite(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    return run_bench(
-        f"--benchmark-storage={tmp_path / 'storage'}",
-        "--rounds=1",
-        "--warmup=0",
-        "--steps=2",
-        "--variants=fp32,bf16",
-        *options,
-        env={"DIFFBENCH_CACHE": str(tmp_path / "cache")},
-    )
-
-
-@pytest.fixture(scope="module")
-def profiled_runs(tmp_path_factory):
-    """A gtx1650 run, and a second one compared against it (the CPU's own profile is the
-    default, which tests/test_suite_e2e.py runs)."""
-    tmp_path = tmp_path_factory.mktemp("profiles")
-    first = run_suite(tmp_path, "--profile=gtx1650", "--benchmark-save=first")
-    second = run_suite(tmp_path, "--profile=gtx1650", "--benchmark-save=second", "--benchmark-compare")
-    return tmp_path, first, second
-
-
-def test_runs_pass_and_are_stored_per_profile(profiled_runs):
-    tmp_path, first, second = profiled_runs
+def test_runs_pass_and_are_stored_per_profile(tiny_runs):
+    first, second = tiny_runs.first, tiny_runs.second
     for result in (first, second):
         assert result.returncode == 0, result.stdout + result.stderr
-    (folder,) = {path.parent for path in (tmp_path / "storage").rglob("*.json")}
+    (folder,) = {path.parent for path in tiny_runs.storage.rglob("*.json")}
     # pytest-benchmark's machine id, then the profile and where it was measured
-    assert folder.name.startswith("Linux-CPython-") and folder.name.endswith("-gtx1650-on-cpu")
+    assert folder.name.startswith("Linux-CPython-") and folder.name.endswith(f"-{SHARED_PROFILE}-on-cpu")
     assert sorted(path.name for path in folder.glob("*.json")) == ["0001_first.json", "0002_second.json"]
     # --benchmark-compare found the first gtx1650 run as its baseline
     assert "0001_first" in second.stdout + second.stderr
 
 
-def test_rows_carry_profile_fit_and_projection(profiled_runs):
-    tmp_path = profiled_runs[0]
-    (path,) = (tmp_path / "storage").rglob("0001_first.json")
+def test_rows_carry_profile_fit_and_projection(tiny_runs):
+    (path,) = tiny_runs.storage.rglob("0001_first.json")
     rows = {b["extra_info"]["variant"]: b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]}
     fp32, bf16 = rows["fp32"], rows["bf16"]
     for row in (fp32, bf16):
@@ -67,25 +48,24 @@ def test_rows_carry_profile_fit_and_projection(profiled_runs):
     assert bf16["projected_step_ms_profiles"]["rtx3080"] > 0
 
 
-def test_pytest_benchmark_compare_reads_profiled_runs(profiled_runs):
-    tmp_path = profiled_runs[0]
+def test_pytest_benchmark_compare_reads_profiled_runs(tiny_runs):
     cli = str(Path(sys.executable).with_name("pytest-benchmark"))
     result = subprocess.run(
-        [cli, f"--storage={tmp_path / 'storage'}", "compare", "0001", "0002"],
+        [cli, f"--storage={tiny_runs.storage}", "compare", "0001", "0002"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "test_generation[fp32-64x64-2steps-cfg7.5-b1-euler]" in result.stdout
+    assert f"test_generation[fp32-64x64-{SHARED_STEPS}steps-cfg7.5-b1-euler]" in result.stdout
 
 
-def test_report_reads_the_profile_columns(profiled_runs):
+def test_report_reads_the_profile_columns(tiny_runs):
     import reports
 
-    frame = reports.load([profiled_runs[0] / "storage"])
-    gtx = frame[frame.profile == "gtx1650"]
+    frame = reports.load([tiny_runs.storage])
+    gtx = frame[(frame.profile == "gtx1650") & frame.variant.isin(["fp32", "bf16"])]
     assert len(gtx) == 4 and (gtx.est_peak_mem_mib > 0).all()
     assert gtx[gtx.variant == "fp32"].fits.all() and not gtx[gtx.variant == "bf16"].fits.any()
     assert gtx[gtx.variant == "fp32"].projected_latency_s.notna().all()
@@ -95,17 +75,29 @@ def test_report_reads_the_profile_columns(profiled_runs):
     assert fits.loc["bf16"].tolist() == [False, True, True]  # bf16: not on Turing
 
 
-@pytest.mark.parametrize(
-    ("option", "named"),
-    [
-        ("--profile=rtx9090", "--profile 'rtx9090' is unknown; known profiles: auto, gtx1650"),
-        ("--offload=always", "--offload 'always' is unknown; accepted: none, auto"),
-        ("--profile-file=/no/such/profiles.toml", "--profile-file '/no/such/profiles.toml' does not exist"),
-    ],
-)
-def test_bad_profile_options_exit_2_with_one_line(tmp_path, option, named):
-    result = run_suite(tmp_path, option)
-    assert result.returncode == 2
-    output = (result.stdout + result.stderr).strip()
-    assert named in output and len(output.splitlines()) == 1, output
-    assert "Traceback" not in output
+def suite_options(tmp_path: Path) -> tuple[str, ...]:
+    return (
+        f"--benchmark-storage={tmp_path / 'storage'}",
+        "--rounds=1",
+        "--warmup=0",
+        "--steps=2",
+        "--variants=fp32,bf16",
+    )
+
+
+BAD_OPTIONS = [
+    ("--profile=rtx9090", "--profile 'rtx9090' is unknown; known profiles: auto, gtx1650"),
+    ("--offload=always", "--offload 'always' is unknown; accepted: none, auto"),
+    ("--profile-file=/no/such/profiles.toml", "--profile-file '/no/such/profiles.toml' does not exist"),
+]
+
+
+@pytest.fixture(scope="module")
+def bad_option_runs(tmp_path_factory):
+    """Every bad option's run in its own folder, started together."""
+    return runs_in_own_folders(tmp_path_factory, "bad-profile", suite_options, BAD_OPTIONS)
+
+
+@pytest.mark.parametrize(("option", "named"), BAD_OPTIONS)
+def test_bad_profile_options_exit_2_with_one_line(bad_option_runs, option, named):
+    assert_one_line_exit_2(bad_option_runs[option][1], named)

@@ -5,28 +5,43 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.suite_runs import run_bench_together
 
 from bench.errors import BenchError
 from bench.quality.options import quality_options
 from models.ihc import export_png, heldout_crops
-from tests.test_suite_e2e import run_suite, saved_runs
+from tests.test_suite_e2e import saved_runs, suite_options
+
+FID_OPTIONS = (
+    "--benchmark-save=quality",
+    "--model=tiny-ddpm-ihc",
+    "--quality=fid",
+    "--fid-samples=6",
+    "--fid-dims=64",
+    "--variants=fp32,bf16",
+    "--steps=2",
+    "--rounds=1",
+)
 
 
-def test_quality_fid_fills_every_variant(tmp_path):
-    reference = tmp_path / "reference"
+@pytest.fixture(scope="module")
+def quality_runs(tmp_path_factory):
+    """The FID run and the run with a missing reference folder, each as run_suite runs it in its
+    own folder, started together."""
+    good, bad = tmp_path_factory.mktemp("quality"), tmp_path_factory.mktemp("quality-bad")
+    reference = good / "reference"
     export_png(heldout_crops()[:8], reference)  # a small folder keeps the test fast
-    result = run_suite(
-        tmp_path,
-        "--benchmark-save=quality",
-        "--model=tiny-ddpm-ihc",
-        "--quality=fid",
-        "--fid-samples=6",
-        "--fid-dims=64",
-        f"--fid-reference={reference}",
-        "--variants=fp32,bf16",
-        "--steps=2",
-        "--rounds=1",
-    )
+    option_sets = [
+        (*suite_options(good), *FID_OPTIONS, f"--fid-reference={reference}"),
+        (*suite_options(bad), "--model=tiny-ddpm-ihc", "--quality=fid", f"--fid-reference={bad / 'no'}"),
+    ]
+    envs = [{"DIFFBENCH_CACHE": str(folder / "cache")} for folder in (good, bad)]
+    fid_run, bad_run = run_bench_together(option_sets, envs=envs)
+    return {"fid": (good, reference, fid_run), "bad": (bad, bad_run)}
+
+
+def test_quality_fid_fills_every_variant(quality_runs):
+    tmp_path, reference, result = quality_runs["fid"]
     assert result.returncode == 0, result.stdout + result.stderr
     (path,) = saved_runs(tmp_path)
     rows = {b["extra_info"]["variant"]: b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]}
@@ -42,10 +57,8 @@ def test_quality_fid_fills_every_variant(tmp_path):
     assert rows["bf16"]["fid"] != rows["fp32"]["fid"]
 
 
-def test_a_bad_reference_stops_the_run_with_one_line(tmp_path):
-    result = run_suite(
-        tmp_path, "--model=tiny-ddpm-ihc", "--quality=fid", f"--fid-reference={tmp_path / 'no'}"
-    )
+def test_a_bad_reference_stops_the_run_with_one_line(quality_runs):
+    result = quality_runs["bad"][1]
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     assert "is not a folder; give a folder of images, 'baseline', or one of ihc-heldout" in output
