@@ -2,16 +2,18 @@
 
 A cached variant is only as current as the code that built it: a pull request that
 changes a pass must not be timed with main's artefact. The hash covers, for one recipe,
-the source of each pass's module, of its format's module, of every `optimize` module
-those import (followed transitively), and of the cache and variant code every build
-goes through. Imports are read from the source (AST), not from `sys.modules`, so the
+the source of each pass's module, of the module of every format its passes name (a
+quantised variant after prune is saved on the pruned format's structure), of every
+`optimize` module those import (followed transitively), and of the cache and variant
+code every build goes through. Imports are read from the source (AST), not from `sys.modules`, so the
 set is exactly what each module names, and an edit to the int8 pass leaves the fp16
 entries valid.
 
 Two kinds of import are not followed, because they would pull in every pass:
-- a package's `__init__` executed implicitly as the parent of a submodule (the
-  registries `optimize/passes/__init__.py` and `optimize/formats/__init__.py` import
-  every pass and format); it is followed when a module imports a name from it;
+- a package's `__init__` executed implicitly as the parent of a submodule; it is
+  followed when a module imports a name from it (passes and formats are found by
+  discovery, optimize/plugins.py, which imports by name at run time, so no pass
+  imports another through its registry);
 - imports under `if TYPE_CHECKING:`, which never run.
 """
 
@@ -138,8 +140,9 @@ def code_fingerprint(roots: Iterable[str], alone: Iterable[str] = ()) -> CodeFin
 
 
 def recipe_modules(recipe: Recipe) -> list[str]:
-    """The modules that define the recipe's passes and its format (and the classes they inherit)."""
-    classes = [type(step) for step in recipe.passes] + [type(get_format(recipe.format))]
+    """The modules defining the recipe's passes and the formats they name (and the classes they inherit)."""
+    formats = {recipe.format} | {step.output_format for step in recipe.passes if step.output_format}
+    classes = [type(step) for step in recipe.passes] + [type(get_format(name)) for name in sorted(formats)]
     return sorted(
         {klass.__module__ for cls in classes for klass in cls.__mro__ if module_file(klass.__module__)}
     )

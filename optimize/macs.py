@@ -28,6 +28,8 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from optimize.quantisation.layers import kind_of
+
 _aten = torch.ops.aten
 
 
@@ -98,8 +100,6 @@ def maybe_quantised_linear(layer: torch.nn.Module) -> bool:
 @contextlib.contextmanager
 def dense_stand_ins(module: torch.nn.Module) -> Iterator[int]:
     """Swap every quantised Linear inside `module` for a meta float one while the block runs."""
-    from optimize.quantisation.layers import kind_of
-
     swaps: list[tuple[torch.nn.Module, str, torch.nn.Module]] = []
     for name, layer in list(module.named_modules()):
         if not name or not maybe_quantised_linear(layer) or kind_of(layer) is None:

@@ -8,7 +8,8 @@ import torch
 
 from optimize.errors import PassUnsupported
 from optimize.formats.names import DEFAULT_FORMAT
-from optimize.passes import Pass, pass_class
+from optimize.passes.base import Pass
+from optimize.passes.registry import pass_class
 from optimize.recipe_syntax import parse_calls
 
 BASELINE = "fp32"

@@ -32,13 +32,22 @@ def test_every_package_has_its_contract():
 def test_import_contract_is_kept(contract: str):
     lint_imports = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run(
-        [str(lint_imports), "--config", "pyproject.toml", "--contract", contract, "--no-cache"],
+        [str(lint_imports), "pyproject.toml", "--contract", contract, "--no-cache"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def _graph(package: str, include_external_packages: bool = False) -> grimp.ImportGraph:
+    """The package's import graph, read from this checkout (no cache left behind)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        return grimp.build_graph(package, include_external_packages=include_external_packages, cache_dir=None)
+    finally:
+        sys.path.remove(str(ROOT))
 
 
 def import_cycles(graph: grimp.ImportGraph, package: str) -> list[list[str]]:
@@ -106,27 +115,9 @@ def test_cycle_finder_finds_a_circle():
     assert import_cycles(graph, "pkg") == [["pkg.a", "pkg.b", "pkg.c"]]
 
 
-BENCH_CIRCLES = "bench's circles (suite_config <-> checkpoint_options, profiles/offload) are another task"
-OPTIMIZE_CIRCLE = "optimize's circle (recipe, formats, passes, quantisation/structure) is being taken apart"
-
-
-@pytest.mark.parametrize(
-    "package",
-    [
-        pytest.param(package, marks=pytest.mark.xfail(reason=BENCH_CIRCLES, strict=False))
-        if package == "bench"
-        else pytest.param(package, marks=pytest.mark.xfail(reason=OPTIMIZE_CIRCLE, strict=False))
-        if package == "optimize"
-        else package
-        for package in PACKAGES
-    ],
-)
+@pytest.mark.parametrize("package", PACKAGES)
 def test_no_import_cycle_inside_package(package: str):
-    sys.path.insert(0, str(ROOT))
-    try:
-        graph = grimp.build_graph(package, cache_dir=None)
-    finally:
-        sys.path.remove(str(ROOT))
+    graph = _graph(package)
     cycles = import_cycles(graph, package)
     assert not cycles, "\n".join(_describe(graph, cycle) for cycle in cycles)
 
@@ -135,11 +126,7 @@ def test_run_record_imports_only_the_standard_library():
     # bench may import reports.record and nothing else of reports: the record must not pull pandas in.
     if not (ROOT / "reports" / "record.py").is_file():
         pytest.skip("reports/record.py does not exist yet")
-    sys.path.insert(0, str(ROOT))
-    try:
-        graph = grimp.build_graph("reports", include_external_packages=True, cache_dir=None)
-    finally:
-        sys.path.remove(str(ROOT))
+    graph = _graph("reports", include_external_packages=True)
     imported = graph.find_modules_directly_imported_by("reports.record")
     outside = sorted(m for m in imported if m.split(".")[0] not in sys.stdlib_module_names)
     assert not outside, f"reports.record imports {', '.join(outside)}; it is stdlib only"

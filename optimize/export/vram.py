@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from optimize.export.modules import exported_components
+
 TORCH_ALLOCATOR = "torch-allocator"
 NVML_DEVICE_DELTA = "nvml-device-delta"
 HOST = "host"  # a CPU run: no VRAM to speak of
@@ -58,8 +60,6 @@ def vram_accounting(providers: Iterable[str], device_type: str, cap: int | None)
 
 def pipeline_vram_accounting(pipeline: Any, device: torch.device) -> dict[str, Any]:
     """vram_accounting for a built pipeline: its exported components' runtimes, torch for the rest."""
-    from optimize.export.modules import exported_components
-
     parts = exported_components(pipeline)
     providers = [part.provider for part in parts.values()] or ["torch"]
     return vram_accounting(providers, device.type, gpu_memory_cap(device))

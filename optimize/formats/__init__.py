@@ -1,12 +1,9 @@
-"""Variant formats register themselves on import; add new ones here."""
+"""Variant formats: how a built variant is written to the cache and read back.
 
-from optimize.formats import (
-    compiled,  # noqa: F401
-    onnx,  # noqa: F401
-    pruned,  # noqa: F401
-    quantised,  # noqa: F401
-    state_dict,  # noqa: F401
-)
+Each format is one module here that registers itself (`@register_format`); the registry finds
+them on the first lookup (optimize/plugins.py). Format names live in `names.py`.
+"""
+
 from optimize.formats.base import FORMATS, VariantFormat, get_format, register_format
 from optimize.formats.names import DEFAULT_FORMAT
 

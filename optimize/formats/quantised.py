@@ -4,12 +4,13 @@ Per torch component, `<component>.safetensors` holds the plain state dict of its
 and, for each quantised Linear, the plain tensors its kind flattens it into (see
 optimize/quantisation/layers.py); the file's metadata maps each quantised layer to its kind
 and description. Reloading rebuilds those layers from their saved tensors: nothing is
-re-quantised, no pickle is involved. After a structural pass (prune) the structure file of
-that pass is saved too and reshapes the model before the tensors are loaded.
+re-quantised, no pickle is involved. After a structural pass (prune) the format of that
+pass saves its structure alone, which reshapes the model before the tensors are loaded.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,18 +21,20 @@ from safetensors import safe_open
 
 from optimize.components import component_dtypes, torch_components
 from optimize.errors import PassError
-from optimize.formats.base import VariantFormat, register_format
+from optimize.formats.base import VariantFormat, get_format, register_format
+from optimize.formats.names import QUANTISED_FORMAT
 from optimize.formats.tensor_file import save_tensors
-from optimize.quantisation import QUANTISED_FORMAT
 from optimize.quantisation.layers import LAYER_KINDS, encode, quantised_layers
 from optimize.quantisation.selection import replace_submodule
-from optimize.quantisation.structure import save_structure, skeleton
+from optimize.quantisation.structure import float_view, prefix_before_quantisation, structural_format
 
 if TYPE_CHECKING:
     from optimize.passes.base import BuildContext
     from optimize.recipe import Recipe
 
 LAYERS_KEY = "diffbench_quantised_layers"
+# The manifest's record of the format whose structure the quantised tensors were saved on.
+STRUCTURE_KEY = "structure_format"
 
 
 def _inside(key: str, layer_names: set[str]) -> str | None:
@@ -64,7 +67,7 @@ class QuantisedFormat(VariantFormat):
     name = QUANTISED_FORMAT
 
     def save(self, pipeline: DiffusionPipeline, folder: Path, recipe: Recipe) -> dict[str, Any]:
-        summary: dict[str, Any] = dict(save_structure(pipeline, folder, recipe))
+        summary = _save_structure(pipeline, folder, recipe)
         counts: dict[str, dict[str, int]] = {}
         for name, module in torch_components(pipeline).items():
             tensors, descriptions = _component_tensors(module)
@@ -83,10 +86,21 @@ class QuantisedFormat(VariantFormat):
         recipe: Recipe,
         context: BuildContext,
     ) -> DiffusionPipeline:
-        pipeline = skeleton(base, folder, manifest)
+        structure = manifest.get(STRUCTURE_KEY)
+        pipeline = get_format(structure).skeleton(base, folder) if structure else copy.deepcopy(base)
         for name, module in torch_components(pipeline).items():
             _restore_component(module, folder / f"{name}.safetensors")
         return pipeline
+
+
+def _save_structure(pipeline: DiffusionPipeline, folder: Path, recipe: Recipe) -> dict[str, Any]:
+    """The structure of the passes before quantisation, saved by their own format (prune's)."""
+    prefix = prefix_before_quantisation(recipe)
+    found = structural_format(prefix.passes)
+    if found is None:
+        return {}
+    with float_view(pipeline) as view:
+        return {STRUCTURE_KEY: found, **get_format(found).save_structure(view, folder, prefix)}
 
 
 def _restore_component(module: torch.nn.Module, path: Path) -> None:

@@ -37,9 +37,13 @@ class StateDictFormat(VariantFormat):
         recipe: Recipe,
         context: BuildContext,
     ) -> DiffusionPipeline:
-        pipeline = copy.deepcopy(base)
-        for name, module in torch_components(pipeline).items():
-            state = load_file(str(folder / f"{name}.safetensors"))
-            # assign=True keeps the saved dtype (a bf16 variant stays bf16).
-            module.load_state_dict(state, strict=True, assign=True)
-        return pipeline
+        return load_weights(copy.deepcopy(base), folder)
+
+
+def load_weights(pipeline: DiffusionPipeline, folder: Path) -> DiffusionPipeline:
+    """Every torch component's weights from `<component>.safetensors`, in place, exactly."""
+    for name, module in torch_components(pipeline).items():
+        state = load_file(str(folder / f"{name}.safetensors"))
+        # assign=True keeps the saved dtype (a bf16 variant stays bf16).
+        module.load_state_dict(state, strict=True, assign=True)
+    return pipeline

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from diffusers import DiffusionPipeline
 
+from optimize.components import to_device
 from optimize.errors import PassUnsupported
 from optimize.export.compiled import MODES, compile_pipeline, warm_up
 from optimize.formats.names import COMPILED_FORMAT
@@ -32,14 +33,12 @@ class Compile(Pass):
         return None
 
     def apply(self, pipeline: DiffusionPipeline, context: BuildContext) -> DiffusionPipeline:
-        # The build moves the pipeline to its device after the passes; compile must see it there.
-        from optimize.components import to_device
-
         if not all(isinstance(getattr(pipeline, name, None), torch.nn.Module) for name in ("unet", "vae")):
             raise PassUnsupported(
                 f"compile covers a diffusion pipeline's UNet and VAE decoder; {type(pipeline).__name__} "
                 f"has {', '.join(pipeline.components) or 'no components'}"
             )
+        # The build moves the pipeline to its device after the passes; compile must see it there.
         to_device(pipeline, context.device)
         compile_pipeline(pipeline, self.arguments["mode"], self.arguments["dynamic"])
         context.checks["compile"] = {

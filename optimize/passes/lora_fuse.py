@@ -5,30 +5,18 @@ fused, the model is the plain architecture again (the same speed as without a Lo
 cost of re-fusing to change the scale. The suite times both: the baseline of a model loaded
 with `--lora` is the unfused one, and `lora-fuse` is the fused one, with PSNR between them.
 
-The fused variant is cached in its own format: the source model still carries the adapter
-layers, so restoring means copying it, removing those layers, then loading the fused weights.
+The fused variant is cached in its own format (optimize/formats/lora_fused.py).
 """
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
 import torch
 from diffusers import DiffusionPipeline
-from safetensors.torch import load_file
 
 from optimize.errors import PassUnsupported
-from optimize.formats.base import VariantFormat, register_format
-from optimize.formats.state_dict import StateDictFormat
+from optimize.formats.names import LORA_FUSED_FORMAT
 from optimize.passes.base import BuildContext, Pass
 from optimize.passes.registry import register
-
-if TYPE_CHECKING:
-    from optimize.recipe import Recipe
-
-LORA_FUSED_FORMAT = "lora-fused/1"
 
 
 def loaded_adapters(pipeline: DiffusionPipeline) -> dict[str, list[str]]:
@@ -85,31 +73,4 @@ class LoraFuse(Pass):
         if left:
             raise PassUnsupported(f"lora-fuse: {left} LoRA layers were still present after unloading")
         context.checks["lora_fuse"] = {"components": adapters, "fused_layers": layers}
-        return pipeline
-
-
-@register_format
-class LoraFusedFormat(VariantFormat):
-    """Plain weights (as the default format) restored onto the source model without its LoRA layers."""
-
-    name = LORA_FUSED_FORMAT
-
-    def save(self, pipeline: DiffusionPipeline, folder: Path, recipe: Recipe) -> dict[str, Any]:
-        return StateDictFormat().save(pipeline, folder, recipe)
-
-    def restore(
-        self,
-        base: DiffusionPipeline,
-        folder: Path,
-        manifest: dict[str, Any],
-        recipe: Recipe,
-        context: BuildContext,
-    ) -> DiffusionPipeline:
-        pipeline = copy.deepcopy(base)
-        if loaded_adapters(pipeline):
-            pipeline.unload_lora_weights()
-        for name, module in pipeline.components.items():
-            if isinstance(module, torch.nn.Module):
-                state = load_file(str(folder / f"{name}.safetensors"))
-                module.load_state_dict(state, strict=True, assign=True)  # assign keeps the saved dtype
         return pipeline

@@ -15,11 +15,12 @@ import torch
 from diffusers import DiffusionPipeline
 
 from optimize.errors import PassError, RecipeError
+from optimize.formats.names import PRUNED_FORMAT
 from optimize.macs import count_macs
 from optimize.passes.base import BuildContext, Param, Pass
 from optimize.passes.registry import register
 from optimize.pruning.channels import IMPORTANCES, apply_cuts, build_graph, importance_criterion, plan_cuts
-from optimize.pruning.persist import PRUNED_FORMAT, module_at
+from optimize.pruning.persist import module_at
 from optimize.pruning.recovery import accumulate_taylor_gradients, clear_gradients, distill
 from optimize.pruning.structure import sync_cached_widths
 from optimize.pruning.targets import SCOPES, PruneTarget, targets_for

@@ -30,7 +30,6 @@ from optimize.pruning.targets import targets_for
 if TYPE_CHECKING:
     from optimize.recipe import Recipe
 
-PRUNED_FORMAT = "pruned/1"
 STRUCTURE_FILE = "pruned_structure.json"
 STRUCTURE_SCHEMA = 1
 

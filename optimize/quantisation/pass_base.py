@@ -18,8 +18,8 @@ import torch
 from diffusers import DiffusionPipeline
 
 from optimize.errors import PassUnsupported
+from optimize.formats.names import QUANTISED_FORMAT
 from optimize.passes.base import BuildContext, Param, Pass
-from optimize.quantisation import QUANTISED_FORMAT
 from optimize.quantisation.apply import Quantiser, quantise_component
 from optimize.quantisation.libraries import missing_feature
 from optimize.quantisation.selection import (
