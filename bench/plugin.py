@@ -36,6 +36,16 @@ pytest_plugins = ("bench.journal_plugin", "bench.profiles.plugin")
 
 _SUITE = pytest.StashKey[Suite]()
 OPTION_ERRORS = (BenchError, ModelError, PassError)
+# The libraries' harmless warnings, kept out of a run's output wherever the suite runs from (a
+# clone's pyproject.toml lists them too, for tests/; an installed package has no ini file).
+WARNING_FILTERS = (
+    "ignore::DeprecationWarning:torchao.*",
+    # bitsandbytes compiles a kernel on import, which imports inductor, which imports torch.utils.mkldnn.
+    "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning",
+    "ignore::FutureWarning:diffusers.*",
+    # diffusers' schedulers call np.array(tensor, copy=False) paths that numpy 2 flags; harmless.
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,6 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Validate the options and every file and folder the run needs before collection, so bad
     input stops the run with one line and exit 2, before anything is built or saved."""
+    for line in WARNING_FILTERS:
+        config.addinivalue_line("filterwarnings", line)
     try:
         suite_config = config_from_options(config.getoption)
         _check_storage(config)
