@@ -13,15 +13,18 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 # importing this module filters exactly those lines (before diffusers is imported by the loader).
 from models import import_noise  # noqa: F401
 from models.errors import ModelError
-from models.families import ModelFamily, family_of
 
 if TYPE_CHECKING:
+    from models.families import ModelFamily, family_of
     from models.loader import RANDOM, LoadedModel, load_model
     from models.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, get_spec, model_names
 
-# Loaded on first use (PEP 562): the loader and the registry import diffusers and torch (seconds),
-# which `diffbench --help` and the torch-free commands must not pay by importing bench.
+# Loaded on first use (PEP 562): the loader, the registry and the families import diffusers
+# and torch (seconds), which `diffbench --help` and the torch-free commands must not pay by
+# importing bench.
 _LAZY = {
+    "ModelFamily": "models.families",
+    "family_of": "models.families",
     "RANDOM": "models.loader",
     "LoadedModel": "models.loader",
     "load_model": "models.loader",
