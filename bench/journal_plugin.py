@@ -7,6 +7,7 @@ claimed atomically: two runs saving into one storage at the same instant both la
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Generator
 from functools import partial
@@ -54,11 +55,15 @@ def _benchmark_storage(config: pytest.Config) -> tuple[Any, Path] | None:
 
 
 def _say(config: pytest.Config, message: str) -> None:
+    """One line on pytest's terminal, past output capture: the journal opens (and may set a
+    damaged one aside) inside a benchmark's call, where a passing test's output is dropped."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(message)
-    else:
+    if reporter is None:
         print(message, file=sys.stderr)
+        return
+    capture: Any = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        reporter.write_line(message)
 
 
 def _take_over_save(config: pytest.Config, state: JournalState) -> None:
