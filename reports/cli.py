@@ -2,8 +2,8 @@
 
 Each command lives in its own module next to this one and exposes
 ``register(commands, parents)``, which adds its subparser and sets ``run=<callable>``
-(``args -> exit status``). Adding a command (compare, delta, gate, recommend, html) is one
-module plus one line in ``COMMAND_MODULES``.
+(``args -> exit status``). Commands are discovered: every module of the package with a
+module-level ``register`` is one, so adding a command is one module (plus its test).
 
 Bad input ends in one line on stderr and exit status 2, never a traceback.
 """
@@ -11,7 +11,9 @@ Bad input ends in one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import pkgutil
 import sys
 import warnings
 from collections.abc import Sequence
@@ -20,37 +22,24 @@ from typing import NoReturn
 
 import numpy as np
 
-from reports import (
-    beforeafter,
-    checkpoints,
-    compare,
-    delta,
-    family,
-    gate,
-    html_report,
-    plots,
-    recommend,
-    sweep,
-    table,
-    webui,
-)
+import reports
 from reports.errors import ReportError, ReportWarning
 from reports.loader import DEFAULT_PATH
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (
-    table,
-    compare,
-    delta,
-    recommend,
-    plots,
-    html_report,
-    gate,
-    webui,
-    sweep,
-    checkpoints,
-    family,
-    beforeafter,
-)
+
+def command_modules(package: ModuleType = reports) -> list[ModuleType]:
+    """The package's modules that define ``register``, by module name (the help's order).
+
+    Private modules (``_x``, ``__main__``) are skipped: importing ``__main__`` would run the CLI."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        if callable(getattr(module, "register", None)):
+            found.append(module)
+    return found
+
 
 EXIT_BAD_INPUT = 2
 
@@ -75,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"run files or folders searched recursively for *.json (default: {DEFAULT_PATH})",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMAND_MODULES:
+    for module in command_modules():
         module.register(commands, [runs])
     return parser
 
