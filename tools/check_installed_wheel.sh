@@ -12,7 +12,9 @@
 #    CPU wheel only when pinned like this),
 # 4. runs `pytest --pyargs bench` there, from a folder that is neither the clone nor holds a
 #    conftest.py, saving a run, then checks the saved run is there,
-# 5. runs `pytest bench/` in the clone with the project's venv.
+# 5. runs the `diffbench` console script there: --help, `run --variants fp32,bf16` and
+#    `report table` over the runs saved,
+# 6. runs `pytest bench/` in the clone with the project's venv.
 # Any failing step stops the script with its exit status.
 set -euo pipefail
 
@@ -73,6 +75,13 @@ env -u PYTHONPATH "$WORK/venv/bin/pytest" --pyargs bench "${SUITE[@]}" \
 saved=$(find "$WORK/runs" -name '*_wheel.json' | head -n 1)
 [[ -n "$saved" ]] || { echo "no saved run under $WORK/runs" >&2; exit 1; }
 echo "saved run: ${saved#"$WORK"/}"
+
+step "the diffbench command from the installed wheel: --help, run --variants fp32,bf16, report table"
+env -u PYTHONPATH "$WORK/venv/bin/diffbench" --help
+env -u PYTHONPATH "$WORK/venv/bin/diffbench" run --model tiny-sd --variants fp32,bf16 --steps 1 --rounds 1 \
+    --warmup 0 -q -p no:cacheprovider --cache-dir "$WORK/cache" --benchmark-storage "$WORK/runs" \
+    --benchmark-save=command
+env -u PYTHONPATH "$WORK/venv/bin/diffbench" report table "$WORK/runs"
 
 step "pytest bench/ in the clone ($CLONE)"
 cd "$CLONE"
