@@ -18,10 +18,10 @@ import onnx
 import pytest
 import torch
 
+from bench.collectors.runtime_provider import provider_label
 from bench.generate import generate
 from bench.instruments.quality import psnr
 from bench.instruments.stages import StageRecorder
-from bench.runtime_provider import provider_label
 from bench.workload import make_workload
 from optimize import PassError, PassUnsupported, build_variant, parse_recipe
 from optimize.cache import MANIFEST

@@ -492,7 +492,7 @@ def test_a_user_profile_sets_its_launch_cost(tmp_path):
 def test_a_row_says_when_the_cpu_emulates_its_dtype(monkeypatch, flags, dtype, noted):
     from types import SimpleNamespace
 
-    from bench.profiles.collector import dtype_native
+    from bench.collectors.dtype_native import dtype_native
     from optimize import cpu_features
 
     monkeypatch.setattr(cpu_features, "host_flags", lambda: flags)

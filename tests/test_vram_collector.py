@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-import bench.vram_collector as vram_collector
+import bench.collectors.vram as vram_collector
 from optimize.export.vram import NVML_DEVICE_DELTA, vram_accounting
 
 

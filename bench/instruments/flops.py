@@ -1,4 +1,4 @@
-"""MACs per generated image, all stages, and the collector that puts them in every row.
+"""MACs per generated image, all stages (bench/collectors/macs.py puts them in every row).
 
 How it is counted (cheaply): each stage is called once, at batch 1, on fake tensors (shapes
 only, no arithmetic; see optimize/macs.py), and multiplied by how often the pipeline calls it
@@ -19,13 +19,11 @@ kernel); not counted: element-wise work (norms, activations, softmax, the schedu
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from diffusers import DiffusionPipeline
 
-from bench.collectors import FinishedRun, collector
 from bench.workload import Workload
 from models.families import family_of
 from optimize.macs import count_macs
@@ -78,15 +76,3 @@ def image_macs(pipeline: DiffusionPipeline, workload: Workload) -> ImageMacs:
         other=other,
         has_unet=_UNET in calls_per_image,
     )
-
-
-@collector
-def macs_fields(run: FinishedRun) -> dict[str, Any]:
-    """`macs_g` per image (all stages) and `unet_macs_g` per UNet call per image; None if uncountable."""
-    try:
-        counted = image_macs(run.variant.pipeline, run.workload)
-    except Exception as error:  # a component that is not plain torch (ONNX session, engine): no figure
-        warnings.warn(f"macs not counted for {run.variant.name}: {error}".splitlines()[0], stacklevel=2)
-        return {"macs_g": None, "unet_macs_g": None}
-    unet = counted.unet / 1e9 if counted.has_unet else None
-    return {"macs_g": counted.per_image / 1e9, "unet_macs_g": unet}

@@ -1,15 +1,13 @@
-"""The suite's quality collector: `--quality fid` adds fid, fid_n, fid_ref, fid_dims, fid_s, kid,
-kid_std, is and quality_note to every timed row (see docs/run-format.md)."""
+"""The suite's FID session, one per run: the collector bench/collectors/quality.py asks it for
+each variant's fid, fid_n, fid_ref, fid_dims, fid_s, kid, kid_std, is and quality_note."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bench.collectors import FinishedRun, collector
-from bench.errors import BenchError
 from bench.instruments.fid import FidSession
-from optimize import BASELINE, VariantCache, build_variant, default_cache_root, parse_recipe
+from optimize import default_cache_root
 
 if TYPE_CHECKING:
     from bench.suite_config import SuiteConfig
@@ -37,26 +35,3 @@ def session_for(config: SuiteConfig) -> FidSession:
             allow_pickle=config.allow_pickle,
         )
     return _SESSIONS[key]
-
-
-@collector
-def quality_fields(run: FinishedRun) -> dict[str, Any]:
-    config = run.config
-    if config.quality != "fid" or run.row.get("status") != "ok":
-        return {}
-    session = session_for(config)
-    name = run.variant.name
-    if session.uses_baseline and not session.has_reference() and name != BASELINE:
-        # The baseline was not in --variants (or not run first): sample it now, once.
-        baseline = build_variant(
-            run.model, parse_recipe(BASELINE), config.device, VariantCache(config.cache_root)
-        )
-        session.set_baseline(session.features(baseline.pipeline, run.workload, BASELINE)[0])
-        del baseline
-    try:
-        features, extract_s = session.features(run.variant.pipeline, run.workload, name)
-    except BenchError as why:  # e.g. one of the N samples has NaN pixels: no FID, and why
-        return {"fid": None, "fid_n": config.fid_samples, "quality_note": f"no FID: {why}"}
-    if session.uses_baseline and name == BASELINE:
-        session.set_baseline(features)
-    return session.score(features, extract_s).fields()

@@ -23,6 +23,6 @@ def provider_label(pipeline: Any) -> str | None:
     return ",".join(f"{name}={provider}" for name, provider in sorted(providers.items()))
 
 
-@collector
+@collector(order=60)
 def runtime_provider(run: FinishedRun) -> dict[str, Any]:
     return {"provider": provider_label(run.variant.pipeline)}

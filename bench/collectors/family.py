@@ -12,6 +12,6 @@ from typing import Any
 from bench.collectors import FinishedRun, collector
 
 
-@collector
+@collector(order=70)
 def family_fields(run: FinishedRun) -> dict[str, Any]:
     return {"family": run.model.family}

@@ -9,7 +9,7 @@ from bench.collectors import FinishedRun, collector
 from optimize.quantisation.footprint import pipeline_parameter_bytes, quantisation_summary
 
 
-@collector
+@collector(order=50)
 def quantisation_fields(run: FinishedRun) -> dict[str, Any]:
     return {
         "param_mb": pipeline_parameter_bytes(run.variant.pipeline) / 1e6,

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from bench.collectors import FinishedRun, collector
 from bench.profiles.estimate import estimate_pipeline
 from bench.profiles.fit import EMPTY_FIELDS, fit_fields
 from models.families import family_of
-from optimize.cpu_features import emulated_dtype_note
 
 
-@collector
+@collector(order=10)
 def profile_fit(run: FinishedRun) -> dict[str, Any]:
     offload = {"offload": run.row.get("offload") or "none"}
     selection = run.config.hardware
@@ -43,15 +40,6 @@ def profile_fit(run: FinishedRun) -> dict[str, Any]:
         **fields,
         "est_vs_measured_mib": _against_measured(fields, run.row, offload["offload"]),
     }
-
-
-@collector
-def dtype_native(run: FinishedRun) -> dict[str, Any]:
-    """Whether the device ran the variant's dtype natively: a CPU without bf16/fp16 arithmetic
-    converts every op to fp32 and back, so its row is slow for a reason the card would not have."""
-    dtype = getattr(torch, str(run.row.get("dtype")), None)
-    note = emulated_dtype_note(dtype, run.config.device) if isinstance(dtype, torch.dtype) else None
-    return {"dtype_note": note}
 
 
 def _against_measured(fields: dict[str, Any], row: dict[str, Any], offload: str) -> float | None:

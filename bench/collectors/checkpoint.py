@@ -13,7 +13,7 @@ from bench.checkpoint_options import adapters_of
 from bench.collectors import FinishedRun, collector
 
 
-@collector
+@collector(order=80)
 def checkpoint_fields(run: FinishedRun) -> dict[str, Any]:
     adapters = adapters_of(run.config)
     if not adapters:

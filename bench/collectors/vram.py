@@ -16,7 +16,8 @@ from bench.collectors import FinishedRun, collector
 from optimize.export.vram import NVML_DEVICE_DELTA, pipeline_vram_accounting
 
 
-@collector
+# After the profile fit (order 10): for runtimes outside torch's allocator it decides `fits` from NVML.
+@collector(order=90)
 def vram_accounting(run: FinishedRun) -> dict[str, Any]:
     fields = pipeline_vram_accounting(run.variant.pipeline, run.config.device)
     selection = run.config.hardware
