@@ -9,6 +9,7 @@ from bench.cli_parser import parse_float, parse_int
 from bench.options.spec import Option, OptionGroup, OptionLookup
 from bench.sweep import expand, sweep_axes
 from bench.workload import Workload
+from reports.record import DEFAULT_PROMPT
 
 # torch.Generator.manual_seed takes 64 bits; a bigger seed would fail at the first generation.
 MAX_SEED = 2**64 - 1
@@ -31,7 +32,7 @@ class WorkloadOptions(OptionGroup):
         Option(
             "--scheduler", default="euler", help="euler, ddim, dpm++2m, pndm, or default (the model's own)"
         ),
-        Option("--prompt", default="a photograph of an astronaut riding a horse", help="the prompt"),
+        Option("--prompt", default=DEFAULT_PROMPT, help="the prompt"),
         # Text like every numeric option: the suite parses it (one-line error), not pytest (usage
         # error, exit 4).
         Option("--seed", default="0", help="seed of the initial latents (same for every variant)"),

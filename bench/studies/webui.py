@@ -30,6 +30,7 @@ from typing import IO
 from bench.cli_parser import parse_float
 from bench.errors import BenchError
 from bench.studies.runner import ROOT, StudyError, run_report
+from reports.record import DEFAULT_PROMPT
 
 DEFAULT_OUTPUT = Path("webui-study")
 SERVE_START_TIMEOUT_S = 300.0
@@ -66,7 +67,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--cfg-scale", default="7.5", help="cfg_scale (default 7.5)")
     parser.add_argument("--batch-size", default="1", help="images per request (default 1)")
     parser.add_argument("--sampler", default="Euler", help="sampler_name (default Euler)")
-    parser.add_argument("--prompt", default="a photograph of an astronaut riding a horse", help="the prompt")
+    parser.add_argument("--prompt", default=DEFAULT_PROMPT, help="the prompt")
     parser.add_argument("--negative-prompt", default="", help="the negative prompt (default none)")
     parser.add_argument("--seed", default="0", help="seed (default 0; -1 lets the server pick)")
     parser.add_argument(

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from bench.errors import BenchError
 from bench.webui import png
+from reports.record import DEFAULT_PROMPT
 
 TXT2IMG = "/sdapi/v1/txt2img"
 OPTIONS = "/sdapi/v1/options"
@@ -41,7 +42,7 @@ _REASON_CHARS = 200  # a reason quotes the server, cut so it stays one readable 
 class Txt2Img:
     """The A1111 payload fields the study sends (names as the API spells them)."""
 
-    prompt: str = "a photograph of an astronaut riding a horse"
+    prompt: str = DEFAULT_PROMPT
     negative_prompt: str = ""
     steps: int = 4
     cfg_scale: float = 7.5
