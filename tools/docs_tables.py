@@ -3,7 +3,7 @@
 The pass table reads optimize's registry (each pass's name, summary and parameters); the option
 table records what the suite's pytest plugin declares, by calling its `pytest_addoption` hook
 with a parser that only writes the calls down. A new pass or option shows up here with no edit to
-this script; tests/test_docs_tables.py fails when a committed page is out of date.
+this script; tests/tools/test_docs_tables.py fails when a committed page is out of date.
 
     .venv/bin/python tools/docs_tables.py           # rewrite both pages
     .venv/bin/python tools/docs_tables.py --check   # exit 1, naming the pages, when one differs

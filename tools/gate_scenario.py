@@ -9,8 +9,8 @@ gate's exit status.
     python tools/gate_scenario.py                       # the gate of this checkout
     python tools/gate_scenario.py --reports-root /tmp/old   # another copy, e.g. `git archive HEAD`
 
-The runs are written with the tests' own builder (tests/reports_runs.py), so the figures here
-are the ones the tests in tests/test_reports_gate.py assert on.
+The runs are written with the tests' own builder (tests/helpers/reports_runs.py), so the figures here
+are the ones the tests in tests/reports/test_reports_gate.py assert on.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))  # the saved-run builder is a test helper, not a package
+sys.path.insert(0, str(REPO / "tests"))  # the saved-run builder is a test helper (tests/helpers/)
 
-from reports_runs import CI_MACHINE_DIR, ci_main_line, ci_newest_main, ci_run, row, write_run  # noqa: E402
+from helpers.reports_runs import CI_MACHINE_DIR, ci_main_line, ci_newest_main, ci_run, row, write_run  # noqa: E402
 
 NOISE = re.compile(r"between-run noise from (\d+) runs.*?: ([\d.]+)% per run.*?under \+(\d+)%")
 

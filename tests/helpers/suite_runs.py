@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from suite_process import run_bench
+
+from helpers.suite_process import run_bench
 
 # Suite subprocesses alive at once: enough to overlap their imports on a 2-core machine
 # without holding many interpreters' memory (about 0.5 GB each).
