@@ -71,7 +71,7 @@ def test_pruned_variant_reloads_in_a_new_process_with_the_same_image(tmp_path):
     cache = tmp_path / "cache"
     render(str(cache), str(tmp_path / "built"))
     code = (
-        f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); "
+        f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
         "from test_prune_reload import render; render(*sys.argv[1:])"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
