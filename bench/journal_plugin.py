@@ -7,7 +7,6 @@ claimed atomically: two runs saving into one storage at the same instant both la
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Generator
 from functools import partial
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from bench.journal import DamagedJournal, Journal, recover_all, recover_journal, saved_run_is_complete
+from bench.progress import write_line_past_capture
 from bench.quarantine import move_aside
 from bench.saved_runs import save_run
 
@@ -57,13 +57,8 @@ def _benchmark_storage(config: pytest.Config) -> tuple[Any, Path] | None:
 def _say(config: pytest.Config, message: str) -> None:
     """One line on pytest's terminal, past output capture: the journal opens (and may set a
     damaged one aside) inside a benchmark's call, where a passing test's output is dropped."""
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None:
+    if not write_line_past_capture(config, message):
         print(message, file=sys.stderr)
-        return
-    capture: Any = config.pluginmanager.get_plugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
-        reporter.write_line(message)
 
 
 def _take_over_save(config: pytest.Config, state: JournalState) -> None:

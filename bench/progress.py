@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from functools import partial
 from typing import Any
 
 import pytest
@@ -97,17 +98,20 @@ def attach(config: pytest.Config) -> None:
     config.add_cleanup(lambda: install(None))
 
 
-def terminal_writer(config: pytest.Config) -> Write | None:
-    """A line on pytest's terminal with output capture suspended (the run's stdout is captured)."""
-    if config.get_verbosity() < 0:
-        return None
+def write_line_past_capture(config: pytest.Config, line: str) -> bool:
+    """One line on pytest's terminal with output capture suspended (a benchmark's stdout is
+    captured); False where there is no terminal reporter."""
     reporter: Any = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
-        return None
+        return False
     capture: Any = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+        reporter.write_line(line)
+    return True
 
-    def write(line: str) -> None:
-        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
-            reporter.write_line(line)
 
-    return write
+def terminal_writer(config: pytest.Config) -> Write | None:
+    """Progress lines on pytest's terminal, or None when the run is quiet (`-q`) or has none."""
+    if config.get_verbosity() < 0 or config.pluginmanager.get_plugin("terminalreporter") is None:
+        return None
+    return partial(write_line_past_capture, config)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,26 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.reports_runs import call
+from helpers.reports_runs import call, run_cli
 
 import reports
 from reports import COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "reports"
-
-
-def run_cli(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    # PYTHONPATH so `-m reports` resolves to this checkout from any working folder.
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "reports", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture
