@@ -29,6 +29,7 @@ DTYPES: dict[str, str] = {
     "int": "Int64",
     "bool": "boolean",
     "datetime": "datetime64[us, UTC]",
+    "object": "object",  # a JSON object kept whole (a dict), for readers that ask for one (reports/fits.py)
 }
 
 COLUMN_SPECS: tuple[Column, ...] = record.COLUMNS

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,14 +57,18 @@ class _Entry:
         return str(self.benchmark.get("fullname") or self.benchmark.get("name") or "?")
 
 
-def load(paths: PathLike | Iterable[PathLike] | None = None, *, strict: bool = False) -> pd.DataFrame:
+def load(
+    paths: PathLike | Iterable[PathLike] | None = None, *, strict: bool = False, extra: Sequence[Column] = ()
+) -> pd.DataFrame:
     """Load every run file under ``paths`` (files or folders, recursive; default ``.benchmarks``).
 
     Returns one row per benchmark and per failure row, with the columns of
     ``reports.COLUMNS`` in that order and a numeric dtype for every numeric column.
     Raises ``ReportError`` when a path does not exist or no run could be read, and with
     ``strict`` when any file cannot be read (instead of skipping it with a warning).
+    ``extra`` columns follow those (an ``object`` one holds a JSON object as a dict: reports/fits.py).
     """
+    columns = (*COLUMN_SPECS, *extra)
     roots = _as_paths(paths)
     files = find_run_files(roots)
     records: list[dict[str, Any]] = []
@@ -78,7 +82,7 @@ def load(paths: PathLike | Iterable[PathLike] | None = None, *, strict: bool = F
                 raise ReportError(f"cannot read run {path}: {why}") from None
             _warn(f"skipped {path}: {why}")
             continue
-        file_records, keys, bad = _records(path, doc)
+        file_records, keys, bad = _records(path, doc, columns)
         if bad:
             _warn_bad_values(path, bad)
         fresh = [i for i, key in enumerate(keys) if key is None or key not in seen]
@@ -98,7 +102,7 @@ def load(paths: PathLike | Iterable[PathLike] | None = None, *, strict: bool = F
         raise ReportError(
             f"no readable run files under {_names(roots)} ({len(files)} skipped, see the warnings); {HINT}"
         )
-    return _frame(records)
+    return _frame(records, columns)
 
 
 def find_run_files(roots: list[Root]) -> list[RunFile]:
@@ -236,7 +240,7 @@ def _check_schema(section: Any) -> None:
 
 
 def _records(
-    path: RunFile, doc: dict[str, Any]
+    path: RunFile, doc: dict[str, Any], columns: Sequence[Column]
 ) -> tuple[list[dict[str, Any]], list[tuple[Any, ...] | None], list[str]]:
     """Column values for every row of one run, each row's identity, and the wrong-typed values."""
     file_info = {"run": path.stem, "source": str(path)}
@@ -253,7 +257,7 @@ def _records(
             "stats": {} if entry.failure else entry.benchmark.get("stats") or {},
         }
         record: dict[str, Any] = {}
-        for column in COLUMN_SPECS:
+        for column in columns:
             raw = _lookup(context, column.sources)
             value, ok = _coerce(raw, column.kind)
             if not ok:
@@ -301,6 +305,8 @@ def _coerce(value: Any, kind: str) -> tuple[Any, bool]:
         return value, True
     if kind == "bool" and isinstance(value, bool):
         return value, True
+    if kind == "object" and isinstance(value, dict):
+        return value, True
     if kind == "datetime" and isinstance(value, str):
         try:
             stamp = pd.Timestamp(value)
@@ -311,10 +317,10 @@ def _coerce(value: Any, kind: str) -> tuple[Any, bool]:
     return None, False
 
 
-def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def _frame(records: list[dict[str, Any]], columns: Sequence[Column]) -> pd.DataFrame:
     """The typed frame; built column by column so even an empty report has the right dtypes."""
     return pd.DataFrame(
-        {column.name: _series(column, [record[column.name] for record in records]) for column in COLUMN_SPECS}
+        {column.name: _series(column, [record[column.name] for record in records]) for column in columns}
     )
 
 

@@ -1,5 +1,9 @@
 """``recommend``: the fastest variant that fits a profile and meets the quality bounds.
 
+The profile is any the runs know: one their rows were run on (``--profile``), or one they only
+recorded fits for (a built-in GPU class, or a card of the run's ``--profile-file``: the long-form
+fits of reports/fits.py).
+
 For each model x workload with rows on the profile (newest run per variant):
 
 - **runs**: status ``ok``; anything else is excluded with its status and reason.
@@ -12,6 +16,10 @@ For each model x workload with rows on the profile (newest run per variant):
 - **quality**: ``--min-psnr`` against ``psnr_vs_baseline`` (the baseline itself counts as
   identical); ``--max-fid-increase`` against the FID of the baseline of the same run. A
   bound that cannot be checked (the figure was not measured) excludes the variant.
+
+A profile no row was run on is judged from the rows that recorded a fit for it (newest per
+variant and machine): **fits** is that recorded fit, and the **latency** is the one measured on
+the row's own device, labelled so; the order of the variants on the card itself may differ.
 """
 
 from __future__ import annotations
@@ -23,9 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import frames, output
+from reports import fits, frames, output
 from reports.errors import ReportError
-from reports.loader import load
 
 
 @dataclass
@@ -65,19 +72,25 @@ def recommend(
 ) -> Recommendations:
     df = frames.normalised(df)
     df = df[df["model"] != ""]  # plain pytest-benchmark rows have no variant to recommend
-    known = sorted({p for p in df["profile"] if p})
-    if profile not in known:
-        raise ReportError(no_rows_message(profile, known))
+    run_on = {p for p in df["profile"] if p}
+    elsewhere = profile not in run_on
+    if elsewhere:
+        long = fits.fits_long(df)
+        if profile not in fits.profiles(long):
+            raise ReportError(no_rows_message(profile, sorted(run_on | set(fits.profiles(long)))))
+        rows = _rows_fitted_for(df, long, profile)
+        notes = [_elsewhere_note(profile)]
+    else:
+        # Per machine: two CPUs (or two cards of one class) are not one set of timings.
+        rows = frames.latest(df[df["profile"] == profile], [*frames.KEY, "machine"])
+        notes = _notes(rows)
     base = frames.baseline_rows(df)
-    # Per machine: two CPUs (or two cards of one class) are not one set of timings.
-    rows = frames.latest(df[df["profile"] == profile], [*frames.KEY, "machine"])
-    notes = _notes(rows)
     groups: list[Recommendation] = []
     for (model, workload, machine), group in rows.groupby(["model", "workload", "machine"], sort=False):
         result = Recommendation(model, workload, profile, machine)
         order = frames.order_variants(list(group["variant"]), list(group["baseline_variant"]))
         for index in sorted(group.index, key=lambda i: order.index(group.at[i, "variant"])):
-            candidate, why = _judge(group.loc[index], base.loc[index], max_fid_increase, min_psnr)
+            candidate, why = _judge(group.loc[index], base.loc[index], max_fid_increase, min_psnr, elsewhere)
             if candidate is None:
                 result.excluded.append((group.at[index, "variant"], why))
             else:
@@ -87,13 +100,29 @@ def recommend(
     return Recommendations(profile, groups, notes)
 
 
+def _rows_fitted_for(df: pd.DataFrame, long: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """The newest row per variant and machine that recorded a fit for ``profile``, its ``fits``
+    that fit (not the fit for the profile the row was run on)."""
+    fitted = long[long["profile"] == profile]
+    rows = df.loc[fitted["row"]].copy()
+    rows["fits"] = fitted["fits"].to_numpy()
+    return frames.latest(rows, ["model", "workload", "variant", "machine"])
+
+
+def _elsewhere_note(profile: str) -> str:
+    return (
+        f"no row of these runs was run on {profile}: fits are the ones the rows recorded for it, and each "
+        f"latency was measured on the row's own device, so the order on {profile} itself may differ"
+    )
+
+
 def no_rows_message(profile: str, known: list[str]) -> str:
     """Why there is nothing to recommend, and the run that would make rows for the profile."""
     return (
         f"no rows for profile {profile!r} in these runs (profiles there: {', '.join(known) or 'none'}); "
-        f"make them with `pytest bench/ --profile {profile} --benchmark-save=NAME`: without that card the "
-        "rows are measured on this machine and carry the card's memory fit and projected latency "
-        "(docs/profiles.md)"
+        f"make them with `pytest bench/ --profile {profile} --benchmark-save=NAME` (and "
+        "`--profile-file FILE` for a card of your own): without that card the rows are measured on this "
+        "machine and carry the card's memory fit and projected latency (docs/profiles.md)"
     )
 
 
@@ -111,14 +140,20 @@ def measured_on_profile(row: pd.Series) -> bool:
 
 
 def _judge(
-    row: pd.Series, base: pd.Series, max_fid_increase: float | None, min_psnr: float | None
+    row: pd.Series,
+    base: pd.Series,
+    max_fid_increase: float | None,
+    min_psnr: float | None,
+    elsewhere: bool = False,
 ) -> tuple[Candidate | None, str]:
+    """The row as a candidate, or why not. ``elsewhere``: the profile is not the one the row was
+    run on (its fit is the row's recorded fit for the profile; its latency the row's own device's)."""
     if row["status"] != "ok":
         reason = row["reason"] if isinstance(row["reason"], str) and row["reason"] else "no reason given"
         return None, f"{row['status']}: {reason}"
-    measured = measured_on_profile(row)
-    fits = _fits(row, measured)
-    if fits == "no":
+    measured = elsewhere or measured_on_profile(row)
+    fit = _fits(row, measured and not elsewhere)
+    if fit == "no":
         estimate = row["est_peak_mem_mib"]
         detail = f" (estimated peak {output.number(estimate)} MiB)" if pd.notna(estimate) else ""
         return None, f"does not fit the profile{detail}"
@@ -143,14 +178,14 @@ def _judge(
             return None, "FID (of it or of its baseline) was not measured"
         if fid_increase > max_fid_increase:
             return None, f"FID +{output.number(fid_increase)} over the baseline exceeds +{max_fid_increase:g}"
-    basis = "measured" if measured else "projected"
-    return Candidate(row["variant"], float(latency), basis, fits, _memory(row), psnr, fid_increase), ""
+    basis = f"measured on {row['device']}" if elsewhere else "measured" if measured else "projected"
+    return Candidate(row["variant"], float(latency), basis, fit, _memory(row), psnr, fid_increase), ""
 
 
 def _fits(row: pd.Series, measured: bool) -> str:
-    fits = row["fits"]
-    if pd.notna(fits):
-        return "yes" if bool(fits) else "no"
+    recorded = row["fits"]
+    if pd.notna(recorded):
+        return "yes" if bool(recorded) else "no"
     if measured:
         return "yes (ran on it)"
     return "unknown"
@@ -242,7 +277,12 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
             "workload, with the runners-up and why the others were excluded."
         ),
     )
-    parser.add_argument("--profile", required=True, metavar="NAME", help="hardware profile (as in the runs)")
+    parser.add_argument(
+        "--profile",
+        required=True,
+        metavar="NAME",
+        help="hardware profile: one the runs were run on, or one they recorded fits for (--profile-file)",
+    )
     parser.add_argument(
         "--max-fid-increase", type=non_negative, metavar="X", help="FID points over the baseline"
     )
@@ -263,6 +303,6 @@ def non_negative(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = recommend(load(args.paths), args.profile, args.max_fid_increase, args.min_psnr)
+    result = recommend(fits.load(args.paths), args.profile, args.max_fid_increase, args.min_psnr)
     output.emit(to_markdown(result, args.max_fid_increase, args.min_psnr), args.output)
     return 0

@@ -11,7 +11,7 @@ import pytest
 import reports
 from reports.cli import build_parser, command_modules
 
-COMMANDS = {"beforeafter", "checkpoints", "compare", "delta", "family", "gate", "html", "plots",
+COMMANDS = {"beforeafter", "checkpoints", "compare", "delta", "family", "fits", "gate", "html", "plots",
             "recommend", "sweep", "table", "webui"}  # fmt: skip
 
 

@@ -160,6 +160,7 @@ def commands(runs: Path, out: Path) -> dict[str, list[str]]:
         "checkpoints": ["checkpoints", "--output-dir", str(out), str(runs)],
         "family": ["family", "--output-dir", str(out), str(runs)],
         "beforeafter": ["beforeafter", "--recipe", "bf16", "--output-dir", str(out), str(runs)],
+        "fits": ["fits", str(runs)],
     }
 
 
