@@ -416,8 +416,10 @@ FIELDS: tuple[Field, ...] = (
          "variants are left out of the default `--variants`"),
     Field("fits_profiles", dict, "", "collector profile_fit",
           "`{\"gtx1650\": true, \"rtx3050-laptop\": false, ...}`: `fits` for every GPU profile known to the "
-          "run (built-in and `--profile-file`); the report shows the built-in ones as `fits_<profile>` "
-          "columns", items=bool, per_item=GPU_PROFILES, group="projection", summary="fits the {} profile"),
+          "run (built-in and `--profile-file`). Read long-form, one row per row and profile, by "
+          "`reports/fits.py` (the source of truth: `python -m reports fits`, `recommend --profile` on any of "
+          "them); the report's `fits_<profile>` columns show the built-in ones", items=bool,
+          per_item=GPU_PROFILES, group="projection", summary="fits the {} profile"),
     _col("gpu", str, "", "machine", "machine", "GPU name; NaN on a machine without one",
          "the GPU's name; null without one", section="machine"),
     _col("cpu_capability", str, "", "machine", "machine",
