@@ -18,9 +18,11 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bench.instruments.meta_trace import RowTrace
     from bench.measure import Measurement
     from bench.suite_config import SuiteConfig
     from bench.workload import Workload
@@ -37,6 +39,14 @@ class FinishedRun:
     measurement: Measurement
     # Fields already in the row (status, latency stages, ...), read-only for collectors.
     row: dict[str, Any]
+
+    @cached_property
+    def meta_trace(self) -> RowTrace:
+        """The row's one meta-device trace (its MACs, and its memory estimate where the row has a
+        hardware profile), made on first use and shared by the collectors that read it."""
+        from bench.instruments.meta_trace import trace_row  # torch and diffusers: only when a row asks
+
+        return trace_row(self.variant.pipeline, self.workload, memory=self.config.hardware is not None)
 
 
 Collector = Callable[[FinishedRun], dict[str, Any]]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench.collectors import FinishedRun, collector
-from bench.profiles.estimate import estimate_pipeline
 from bench.profiles.fit import EMPTY_FIELDS, fit_fields
 from models.families import family_of
 
@@ -16,22 +15,16 @@ def profile_fit(run: FinishedRun) -> dict[str, Any]:
     selection = run.config.hardware
     if selection is None:
         return offload
-    workload = run.workload
     if family_of(run.variant.pipeline).stage_plan.denoiser is None:
         # The meta-device trace follows a diffusion pipeline's stages (encoders, UNet x steps, decode).
         reason = "the memory estimate and projection cover UNet pipelines, not a VAE or GAN alone"
         return {**offload, **EMPTY_FIELDS, "projection": f"not estimated: {reason}"}
-    try:
-        # The variant's own modules (pruned shapes, cast dtypes) traced with meta weights.
-        estimate = estimate_pipeline(
-            run.variant.pipeline.components,
-            workload.width,
-            workload.height,
-            workload.steps,
-            batch=workload.batch,
-            guidance=workload.guidance,
-        )
-    except Exception as error:  # a module that cannot run on meta (custom kernels): say so, no number
+    # The variant's own modules (pruned shapes, cast dtypes) traced with meta weights, once for
+    # the row: the MAC count reads the same trace (bench/instruments/meta_trace.py).
+    traced = run.meta_trace
+    estimate = traced.estimate
+    if estimate is None:  # a module that cannot run on meta (custom kernels): say so, no number
+        error = traced.estimate_error
         reason = f"{type(error).__name__}: {error}".splitlines()[0]
         return {**offload, **EMPTY_FIELDS, "projection": f"not estimated: {reason}"}
     fields = fit_fields(estimate, selection.profile, selection.catalogue, str(run.row["dtype"]))

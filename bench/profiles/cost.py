@@ -6,7 +6,9 @@ aten op that runs:
 
 - FLOPs: torch.utils.flop_counter's formulas (the registry FlopCounterMode uses), per op, so
   that each op can be put on a roofline of its own (matrix ops are compute-bound, norms and
-  elementwise ops bandwidth-bound).
+  elementwise ops bandwidth-bound). Their sum / 2 is the call's MACs, the same figure
+  FlopCounterMode gives (optimize/macs.py), so one trace serves the row's MAC count too
+  (bench/instruments/meta_trace.py).
 - bytes: every op reads its tensor inputs and writes its new outputs once (eager PyTorch, no
   fusion); views move nothing.
 - live memory: an op output whose storage is new is an allocation (rounded up to the CUDA
@@ -47,6 +49,11 @@ def tensor_bytes(tensor: torch.Tensor) -> int:
     return tensor.numel() * tensor.element_size()
 
 
+def tensor_shapes(tree: Any) -> tuple[tuple[int, ...], ...]:
+    """The shape of every tensor in a call's arguments (nested tuples, lists and dicts)."""
+    return tuple(tuple(leaf.shape) for leaf in pytree.tree_leaves(tree) if isinstance(leaf, torch.Tensor))
+
+
 @dataclass
 class OpCost:
     flops: float
@@ -73,6 +80,12 @@ class Trace:
     @property
     def matrix_ops(self) -> int:
         return sum(1 for op in self.ops if op.flops > 0)
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of the call: the counter's FLOPs / 2, summed as integers so that
+        the figure is exactly FlopCounterMode's (each op's count is an integer held in a float)."""
+        return sum(int(op.flops) for op in self.ops) // 2
 
 
 def _is_inplace(func: torch._ops.OpOverload) -> bool:

@@ -14,6 +14,9 @@ Each stage of a Stable Diffusion (or SDXL) generation is traced once on the meta
 Peak device memory = every component's weights (the pipeline is moved to the device whole)
 + the largest stage's activation peak (+ the VAE upcast's extra weights in that stage)
 + a workspace allowance for what is not a tensor (cuBLAS/cuDNN workspaces).
+
+Each stage keeps its module and its inputs' shapes, so that the row's MAC count reads the same
+traces instead of making its own (bench/instruments/meta_trace.py).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 import torch
 from torch.func import functional_call
 
-from bench.profiles.cost import Trace, meta_state, tensor_bytes, trace_call
+from bench.profiles.cost import Trace, meta_state, tensor_bytes, tensor_shapes, trace_call
 from optimize.macs import dense_stand_ins, maybe_quantised_linear
 from optimize.quantisation.footprint import module_parameter_bytes
 
@@ -40,6 +43,11 @@ class StageEstimate:
     calls: int  # per generation (the UNet's: per step, see PipelineEstimate.steps)
     trace: Trace
     extra_weight_bytes: int = 0  # weights that exist only during this stage (SDXL's VAE upcast)
+    # What was traced, so that the row's MAC count can reuse the trace instead of tracing the
+    # module again (bench/instruments/meta_trace.py): the module (the VAE for its decode) and
+    # the shapes of the call's tensor inputs (batch first).
+    module: torch.nn.Module | None = None
+    input_shapes: tuple[tuple[int, ...], ...] = ()
 
     @property
     def peak_bytes(self) -> int:
@@ -110,20 +118,32 @@ def _empty(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return torch.empty(shape, dtype=dtype, device="meta")
 
 
-def _trace_module(
-    module: torch.nn.Module, dtype: torch.dtype | None, inputs: Callable[[], tuple[tuple, dict[str, Any]]]
-) -> Trace:
+def _traced_stage(
+    name: str,
+    calls: int,
+    module: torch.nn.Module,
+    dtype: torch.dtype | None,
+    inputs: Callable[[], tuple[tuple, dict[str, Any]]],
+    *,
+    runs: torch.nn.Module | None = None,
+    extra_weight_bytes: int = 0,
+) -> StageEstimate:
+    """`runs` (default `module`) traced on `inputs()`; `module` is the component it belongs to."""
+    runs = module if runs is None else runs
+    shapes: list[tuple[int, ...]] = []
     # Quantised Linears (bitsandbytes' Int8Params, torchao's Int8Tensor) cannot be replaced by meta
     # tensors of their own class; a float stand-in of the same shape makes the same activations.
     # Their weights are counted apart, by `weights_bytes`, at the bytes they really hold.
-    with dense_stand_ins(module):
-        state = meta_state(module, dtype)
+    with dense_stand_ins(runs):
+        state = meta_state(runs, dtype)
 
         def run() -> Any:
             args, kwargs = inputs()  # built inside the trace: inputs are allocations too
-            return functional_call(module, state, args, kwargs)
+            shapes.extend(tensor_shapes((args, kwargs)))
+            return functional_call(runs, state, args, kwargs)
 
-        return trace_call(run)
+        trace = trace_call(run)
+    return StageEstimate(name, calls, trace, extra_weight_bytes, module=module, input_shapes=tuple(shapes))
 
 
 def _module_dtype(module: torch.nn.Module, dtype: torch.dtype | None) -> torch.dtype:
@@ -164,7 +184,7 @@ def estimate_pipeline(
             return (_empty(batch, TOKENS, dtype=torch.long),), {"output_hidden_states": xl}
 
         calls = 2 if guided and not xl else 1
-        stages.append(StageEstimate(name, calls, _trace_module(encoder, dtype, token_inputs)))
+        stages.append(_traced_stage(name, calls, encoder, dtype, token_inputs))
 
     unet_dtype = _module_dtype(unet, dtype)
     config = unet.config
@@ -188,7 +208,7 @@ def estimate_pipeline(
             }
         return (sample, timestep, context), kwargs
 
-    stages.append(StageEstimate("unet", 1, _trace_module(unet, dtype, unet_inputs)))
+    stages.append(_traced_stage("unet", 1, unet, dtype, unet_inputs))
     if vae is None:
         return PipelineEstimate(weights_bytes=total_weights, stages=stages, steps=steps)
 
@@ -202,6 +222,8 @@ def estimate_pipeline(
     def vae_inputs() -> tuple[tuple, dict[str, Any]]:
         return (_empty(batch, latent_channels, latent_h, latent_w, dtype=vae_dtype),), {}
 
-    decode = _trace_module(_Decode(vae), vae_dtype, vae_inputs)
-    stages.append(StageEstimate("vae_decode", 1, decode, extra_weight_bytes=extra))
+    decode = _traced_stage(
+        "vae_decode", 1, vae, vae_dtype, vae_inputs, runs=_Decode(vae), extra_weight_bytes=extra
+    )
+    stages.append(decode)
     return PipelineEstimate(weights_bytes=total_weights, stages=stages, steps=steps)
