@@ -1,5 +1,8 @@
 """The session's work: one model, its variants built one at a time, baseline images for PSNR,
-and the rows of variants that could not be timed."""
+and the rows of variants that could not be timed.
+
+The Suite measures; what a row that cannot be timed becomes (out of memory, offload, timeout,
+error) is decided by bench/runner.py."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from bench.generate import generate
 from bench.instruments.memory import RssSampler
 from bench.instruments.quality import has_non_finite, psnr
 from bench.measure import Measurement, measure
-from bench.profiles.offload import OffloadFailed, measure_offloaded, oom_fields
+from bench.profiles.offload import is_oom, measure_offloaded, oom_fields
 from bench.profiles.rows import refuse_unsupported, row_fields
 from bench.schedulers import set_scheduler
 from bench.source_model import SourceModel, return_freed_memory
@@ -25,14 +28,26 @@ from bench.suite_config import SuiteConfig
 from bench.warmups import warmups_for
 from bench.workload import Workload
 from models import LoadedModel, load_model
-from optimize import BASELINE, Variant, VariantCache, build_variant, parse_recipe
+from optimize import BASELINE, Recipe, Variant, VariantCache, build_variant, parse_recipe
 from reports.record import SCHEMA
 
 
 @dataclass(frozen=True)
 class Case:
-    variant: str
+    """One row of the run: a recipe, parsed once where the cases are made, on one workload."""
+
+    recipe: Recipe
     workload: Workload
+
+    @classmethod
+    def of(cls, variant: str, workload: Workload) -> Case:
+        """Raises RecipeError for recipe text that does not parse."""
+        return cls(parse_recipe(variant), workload)
+
+    @property
+    def variant(self) -> str:
+        """The recipe's canonical text: the row's `variant` and the start of its test id."""
+        return self.recipe.canonical
 
     @property
     def test_id(self) -> str:
@@ -40,7 +55,7 @@ class Case:
 
 
 class OutOfMemory(Exception):
-    pass
+    """The variant did not fit on the device; the row's reason (and the peak it reached) are in `info`."""
 
 
 class ContendedMachine(UserWarning):
@@ -58,10 +73,6 @@ def variant_fields(variant: Variant) -> dict[str, Any]:
     }
 
 
-def _is_oom(error: BaseException) -> bool:
-    return isinstance(error, torch.OutOfMemoryError | MemoryError)
-
-
 class Suite:
     def __init__(self, config: SuiteConfig) -> None:
         self.config = config
@@ -69,11 +80,13 @@ class Suite:
         self.failure_rows: list[dict[str, Any]] = []
         self._source = SourceModel(self._load_source)
         self._variant: Variant | None = None
+        self._baseline = parse_recipe(BASELINE)
         self._references: dict[str, np.ndarray | None] = {}
         self._warned_contended = False
 
     def cases(self) -> list[Case]:
-        return [Case(v, w) for v in self.config.variants for w in self.config.workloads]
+        recipes = [parse_recipe(variant) for variant in self.config.variants]
+        return [Case(recipe, workload) for recipe in recipes for workload in self.config.workloads]
 
     @property
     def model(self) -> LoadedModel:
@@ -101,7 +114,7 @@ class Suite:
             "baseline_variant": BASELINE,
             "device": str(self.config.device),
             **row_fields(self.config),  # profile, device_name, emulated, emulation, offload
-            "dtype": str(parse_recipe(case.variant).dtype).removeprefix("torch."),
+            "dtype": str(case.recipe.dtype).removeprefix("torch."),
             "workload": case.workload.label,
             "workload_detail": case.workload.detail(),
             "status": None,
@@ -141,15 +154,16 @@ class Suite:
         if self.config.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def variant(self, name: str, place_on_device: bool = True) -> Variant:
+    def variant(self, recipe: Recipe, place_on_device: bool = True) -> Variant:
         """One variant in memory at a time, so RAM and VRAM peaks belong to the variant measured."""
+        name = recipe.canonical
         if self._variant is not None and self._variant.name == name:
             return self._variant
         self.release_variant()
         progress.phase(f"building {name} (or loading it from the variant cache)")
         self._variant = build_variant(
             self.model,
-            parse_recipe(name),
+            recipe,
             self.config.device,
             self.cache,
             place_on_device=place_on_device,
@@ -162,7 +176,7 @@ class Suite:
     def reference(self, workload: Workload) -> np.ndarray | None:
         """The baseline's image for this workload's seed, generated once per session."""
         if workload.label not in self._references:
-            baseline = self.variant(BASELINE)
+            baseline = self.variant(self._baseline)
             set_scheduler(baseline.pipeline, workload.scheduler)
             baseline.pipeline.set_progress_bar_config(disable=True)
             progress.phase(f"{BASELINE} image of this seed, for PSNR")
@@ -171,20 +185,28 @@ class Suite:
 
     # -- one benchmark -------------------------------------------------------------------
     def run(self, case: Case, benchmark: Any, info: dict[str, Any]) -> None:
-        """Fills `info`; raises PassUnsupported or OutOfMemory for rows that could not be timed."""
-        config = self.config
+        """Measures the case on the device and fills `info`. Raises PassUnsupported, or OutOfMemory
+        (with `info` holding the peak it reached and the reason) when the variant did not fit; the
+        failed variant stays loaded until release_variant()."""
         progress.begin(case.test_id)
-        refuse_unsupported(config, info["dtype"])  # a dtype the emulated card cannot run
+        refuse_unsupported(self.config, info["dtype"])  # a dtype the emulated card cannot run
         if case.variant != BASELINE:
             self._prepare_reference(case.workload)
         result = self._measure_in_place(case, benchmark, info)
         if result is None:
-            # Out of memory. Retried here, outside the handler: inside it, the traceback's frames
-            # would still hold the failed variant's tensors while the retry allocates its own.
-            self.release_variant()
-            if config.offload != "auto":
-                raise OutOfMemory(info["reason"])
-            result = self._measure_offloaded(case, benchmark, info)
+            # Raised here, outside the handler of the device's error: that error's traceback holds
+            # the failed variant's tensors, and this exception must not carry it as its context.
+            raise OutOfMemory(info["reason"])
+        self._finish(case, result, info)
+
+    def run_offloaded(self, case: Case, benchmark: Any, info: dict[str, Any]) -> None:
+        """`--offload auto`'s retry of a case that ran out of memory in run(), its variant released:
+        fills `info` like run(). Raises OffloadFailed when no offload mode made it fit."""
+        self._finish(case, self._measure_offloaded(case, benchmark, info), info)
+
+    def _finish(self, case: Case, result: Measurement, info: dict[str, Any]) -> None:
+        """The measured row: PSNR against the baseline, ok or nan, then the collectors' fields."""
+        config = self.config
         variant = self._variant
         assert variant is not None
         if case.variant == BASELINE:
@@ -215,7 +237,7 @@ class Suite:
         try:
             self.reference(workload)
         except Exception as error:
-            if not _is_oom(error):
+            if not is_oom(error):
                 raise
             return True
         return False
@@ -223,7 +245,7 @@ class Suite:
     def _measure_in_place(self, case: Case, benchmark: Any, info: dict[str, Any]) -> Measurement | None:
         """The variant built (or loaded) and measured on the device; None when it ran out of memory."""
         try:
-            variant = self.variant(case.variant)
+            variant = self.variant(case.recipe)
             info.update(variant_fields(variant))
             # The source model is not resident while the variant runs: peak RAM is the variant's.
             self._source.park()
@@ -237,7 +259,7 @@ class Suite:
                 label=case.variant,
             )
         except Exception as error:
-            if not _is_oom(error):
+            if not is_oom(error):
                 raise
             info.update(oom_fields(self.config, error))  # the peak it reached
         return None
@@ -245,17 +267,11 @@ class Suite:
     def _measure_offloaded(self, case: Case, benchmark: Any, info: dict[str, Any]) -> Measurement:
         def build() -> Variant:
             self.release_variant()
-            self._variant = self.variant(case.variant, place_on_device=False)
+            self._variant = self.variant(case.recipe, place_on_device=False)
             self._source.park()
             return self._variant
 
-        try:
-            variant, result = measure_offloaded(
-                build, self.config, case.variant, case.workload, benchmark, info
-            )
-        except OffloadFailed as failed:
-            self.release_variant()
-            raise OutOfMemory(f"{info['reason']}; --offload auto: {failed}") from None
+        variant, result = measure_offloaded(build, self.config, case.variant, case.workload, benchmark, info)
         self._variant = variant
         return result
 

@@ -9,33 +9,36 @@ So a tryfirst configure hook makes the id the session sees end in the profile's 
 (`Linux-CPython-3.11-64bit-rtx3080`, `...-gtx1650-on-h100-80gb-hbm3`, `...-cpu`) while
 pytest-benchmark configures itself, and puts the original back at session start: saving,
 `--benchmark-compare` and the `pytest-benchmark compare` CLI (which globs every machine
-folder) all work as before.
+folder) all work as before. The key is read when pytest-benchmark asks for the id, from the
+profile bench.plugin's own configure hook resolved (it runs between the two): the device and
+profile are resolved once per run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
-from bench.errors import BenchError
+if TYPE_CHECKING:
+    from bench.suite_config import SuiteConfig
+
+
+def _suite_config(config: pytest.Config) -> SuiteConfig | None:
+    """The options bench.plugin's configure hook parsed (device and profile resolved there, once);
+    None before it ran, or when the options were bad (it then reports them and exits 2)."""
+    from bench.plugin import _SUITE
+
+    suite = config.stash.get(_SUITE, None)
+    return None if suite is None else suite.config
 
 
 def _storage_key(config: pytest.Config) -> str | None:
-    from bench.devices import resolve_device
-    from bench.profiles.select import select_profile
-
-    try:
-        device = resolve_device(config.getoption("--device"))
-        selection = select_profile(
-            config.getoption("--profile"),
-            device,
-            config.getoption("--profile-file"),
-            config.getoption("--calibration"),
-        )
-    except (BenchError, ValueError):
-        return None  # bad options: bench.plugin reports them and exits 2
-    return selection.storage_key
+    suite_config = _suite_config(config)
+    if suite_config is None or suite_config.hardware is None:
+        return None
+    return suite_config.hardware.storage_key
 
 
 _ORIGINAL = pytest.StashKey[Callable[[], str]]()
@@ -46,12 +49,14 @@ def pytest_configure(config: pytest.Config) -> None:
     """Before pytest-benchmark's (trylast) configure: its session takes the profiled machine id."""
     import pytest_benchmark.session as benchmark_session
 
-    key = _storage_key(config)
-    if key is None:
-        return
     original = benchmark_session.get_machine_id
+
+    def machine_id_with_profile() -> str:
+        key = _storage_key(config)
+        return original() if key is None else f"{original()}-{key}"
+
     config.stash[_ORIGINAL] = original
-    benchmark_session.get_machine_id = lambda: f"{original()}-{key}"
+    benchmark_session.get_machine_id = machine_id_with_profile
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -75,9 +80,8 @@ def _restore(config: pytest.Config) -> None:
 
 
 def _apply_memory_cap(config: pytest.Config) -> None:
-    from bench.plugin import _SUITE
     from bench.profiles.select import apply_memory_cap
 
-    suite = config.stash.get(_SUITE, None)
-    if suite is not None and suite.config.hardware is not None:
-        apply_memory_cap(suite.config.hardware, suite.config.device)
+    suite_config = _suite_config(config)
+    if suite_config is not None and suite_config.hardware is not None:
+        apply_memory_cap(suite_config.hardware, suite_config.device)

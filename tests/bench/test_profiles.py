@@ -381,7 +381,7 @@ def test_a_nan_image_is_status_nan_on_the_cpu_too(tmp_path):
     )
     suite = Suite(config)
     suite._source = SourceModel(lambda: model)  # the poisoned model, reloaded as itself after parking
-    case = Case("fp32", config.workloads[0])
+    case = Case.of("fp32", config.workloads[0])
     info = suite.row(case)
     suite.run(case, FakeBenchmark(), info)
     assert info["status"] == "nan" and "NaN or inf" in info["reason"]

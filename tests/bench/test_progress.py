@@ -54,13 +54,14 @@ def test_each_phase_of_each_benchmark_is_a_line_with_its_elapsed_seconds(tmp_pat
 
 def test_a_variant_from_the_cache_says_so(tmp_path: Path) -> None:
     from bench.suite import Suite
+    from optimize import parse_recipe
 
     config = tiny_suite_config(tmp_path, ("fp32",))
-    Suite(config).variant("fp32")  # fills the variant cache
+    Suite(config).variant(parse_recipe("fp32"))  # fills the variant cache
     lines: list[str] = []
     with progress.reporting(lines.append):
         progress.begin("fp32-again")
-        Suite(config).variant("fp32")
+        Suite(config).variant(parse_recipe("fp32"))
     assert [LINE.match(line)["text"] for line in lines] == [  # type: ignore[index]
         "building fp32 (or loading it from the variant cache)",
         "fp32 loaded from the variant cache",

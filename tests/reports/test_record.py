@@ -156,7 +156,7 @@ def test_every_key_the_suite_writes_is_declared(tmp_path: Path) -> None:
         tmp_path, ("fp32",), hardware=select_profile("gtx1650", torch.device("cpu"), host=host)
     )
     suite = Suite(config)
-    case = Case("fp32", config.workloads[0])
+    case = Case.of("fp32", config.workloads[0])
     timed = suite.row(case)
     suite.run(case, FakeBenchmark(), timed)
     rows = [timed]
