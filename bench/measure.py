@@ -17,11 +17,27 @@ from bench.instruments.memory import CudaPeak, RssSampler
 from bench.instruments.stages import StageRecorder
 from bench.schedulers import set_scheduler
 from bench.workload import Workload
+from optimize import Variant
 
 # NVML is polled in a thread on CUDA only: every 50 ms catches a peak that lasts a denoising
 # step. RSS is sampled every 5 ms only where the kernel keeps no peak (RssSampler).
 NVML_INTERVAL_S = 0.05
 RSS_INTERVAL_S = 0.005
+
+
+class OutOfMemory(Exception):
+    """The variant did not fit on the device; the row's reason (and the peak it reached) are in `info`."""
+
+
+def variant_fields(variant: Variant) -> dict[str, Any]:
+    """The row's fields about the build (or the cache load) of the variant measured."""
+    return {
+        "build_s": variant.build_s,
+        "cache_hit": variant.cache_hit,
+        "build_peak_ram_mib": variant.peak_ram_mib,
+        "params": variant.params,
+        "size_mb": variant.size_bytes / 1e6,
+    }
 
 
 @dataclass

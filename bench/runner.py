@@ -10,10 +10,16 @@ The Suite measures; this decides, in one place, what happens when it cannot:
 
 It knows nothing of pytest: it returns an Outcome, which bench/test_generation.py turns into
 pytest's skip, fail or error.
+
+With `--interleave`, a workload's first case times every variant of it in alternation
+(bench/interleave.py), outside the case's own time limit: each variant's share of the session
+has its own `--timeout`. A variant that failed there raises its error again in its own case, so
+the same policy gives it the same row.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,6 +52,9 @@ def run_case(suite: Suite, case: Case, benchmark: Any, name: str, fullname: str)
     info = suite.row(case)
     # Before the measurement: a row whose test errors still says what it was.
     benchmark.extra_info.update(info)
+    if suite.config.interleave is not None:
+        # pytest-benchmark's clock (`--benchmark-timer`) reads the interleaved rounds too.
+        suite.interleave(case.workload, getattr(benchmark, "_timer", time.perf_counter))
     outcome = _outcome(suite, case, benchmark, info)
     if outcome.timed:
         benchmark.extra_info.update(info)

@@ -2,11 +2,13 @@
 and the rows of variants that could not be timed.
 
 The Suite measures; what a row that cannot be timed becomes (out of memory, offload, timeout,
-error) is decided by bench/runner.py."""
+error) is decided by bench/runner.py. With `--interleave` the rounds of a workload's variants are
+timed together, in alternation, by bench/interleave.py; each case's run() then replays its own."""
 
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any, cast
@@ -19,7 +21,8 @@ from bench.collectors import FinishedRun, collect
 from bench.generate import generate
 from bench.instruments.memory import RssSampler
 from bench.instruments.quality import has_non_finite, psnr
-from bench.measure import Measurement, measure
+from bench.interleave import Clock, InterleavedSession, LaneResult, replay
+from bench.measure import Measurement, OutOfMemory, measure, variant_fields  # the last two: shared
 from bench.profiles.offload import is_oom, measure_offloaded, oom_fields
 from bench.profiles.rows import refuse_unsupported, row_fields
 from bench.schedulers import set_scheduler
@@ -54,23 +57,8 @@ class Case:
         return f"{self.variant}-{self.workload.test_id}"
 
 
-class OutOfMemory(Exception):
-    """The variant did not fit on the device; the row's reason (and the peak it reached) are in `info`."""
-
-
 class ContendedMachine(UserWarning):
     """Other processes took a large share of the CPU while a variant was timed."""
-
-
-def variant_fields(variant: Variant) -> dict[str, Any]:
-    """The row's fields about the build (or the cache load) of the variant measured."""
-    return {
-        "build_s": variant.build_s,
-        "cache_hit": variant.cache_hit,
-        "build_peak_ram_mib": variant.peak_ram_mib,
-        "params": variant.params,
-        "size_mb": variant.size_bytes / 1e6,
-    }
 
 
 class Suite:
@@ -83,6 +71,9 @@ class Suite:
         self._baseline = parse_recipe(BASELINE)
         self._references: dict[str, np.ndarray | None] = {}
         self._warned_contended = False
+        # --interleave: the workloads whose session ran, and each case's result by test id.
+        self._interleaved_workloads: set[str] = set()
+        self._interleaved: dict[str, LaneResult] = {}
 
     def cases(self) -> list[Case]:
         recipes = [parse_recipe(variant) for variant in self.config.variants]
@@ -145,6 +136,7 @@ class Suite:
             "psnr_vs_baseline": None,
             "fid": None,
             "macs_g": None,
+            "interleaved": False,  # true once bench/interleave.py timed the row
         }
 
     # -- variants ------------------------------------------------------------------------
@@ -160,8 +152,14 @@ class Suite:
         if self._variant is not None and self._variant.name == name:
             return self._variant
         self.release_variant()
+        self._variant = self.build(recipe, place_on_device)
+        return self._variant
+
+    def build(self, recipe: Recipe, place_on_device: bool = True) -> Variant:
+        """The variant built, or loaded from the variant cache; the caller keeps it (or not)."""
+        name = recipe.canonical
         progress.phase(f"building {name} (or loading it from the variant cache)")
-        self._variant = build_variant(
+        variant = build_variant(
             self.model,
             recipe,
             self.config.device,
@@ -170,8 +168,12 @@ class Suite:
             peak_meter=RssSampler,
             warmups=warmups_for(self.config.workloads, self.config.device),
         )
-        progress.phase(f"{name} {'loaded from the variant cache' if self._variant.cache_hit else 'built'}")
-        return self._variant
+        progress.phase(f"{name} {'loaded from the variant cache' if variant.cache_hit else 'built'}")
+        return variant
+
+    def park_source(self) -> None:
+        """The source model out of memory while variants run (loaded again by the next build)."""
+        self._source.park()
 
     def reference(self, workload: Workload) -> np.ndarray | None:
         """The baseline's image for this workload's seed, generated once per session."""
@@ -189,25 +191,49 @@ class Suite:
         (with `info` holding the peak it reached and the reason) when the variant did not fit; the
         failed variant stays loaded until release_variant()."""
         progress.begin(case.test_id)
+        if self.config.interleave is not None:
+            self.interleave(case.workload)  # already run by bench/runner.py, outside the case's time limit
+            replay(self._interleaved[case.test_id], benchmark, info)
+            return
         refuse_unsupported(self.config, info["dtype"])  # a dtype the emulated card cannot run
         if case.variant != BASELINE:
-            self._prepare_reference(case.workload)
+            self.prepare_reference(case.workload)
         result = self._measure_in_place(case, benchmark, info)
         if result is None:
             # Raised here, outside the handler of the device's error: that error's traceback holds
             # the failed variant's tensors, and this exception must not carry it as its context.
             raise OutOfMemory(info["reason"])
-        self._finish(case, result, info)
+        self.finish(case, result, info)
+
+    def interleave(self, workload: Workload, timer: Clock = time.perf_counter) -> None:
+        """`--interleave`: the rounds of every variant of `workload`, in alternation, once per session
+        (at its first case); each case's run() then reports its own. `timer` is the clock the
+        rounds are read with (pytest-benchmark's `--benchmark-timer`)."""
+        if workload.label in self._interleaved_workloads:
+            return
+        self._interleaved_workloads.add(workload.label)
+        self.release_variant()
+        cases = [case for case in self.cases() if case.workload == workload]
+        results = InterleavedSession(self, cases, timer).run()
+        self._interleaved.update((case.test_id, result) for case, result in zip(cases, results, strict=True))
+
+    def interleaved_rounds(self, case: Case) -> list[float]:
+        """The seconds of each round `--interleave` recorded for the case, in the order they ran."""
+        return list(self._interleaved[case.test_id].durations)
 
     def run_offloaded(self, case: Case, benchmark: Any, info: dict[str, Any]) -> None:
         """`--offload auto`'s retry of a case that ran out of memory in run(), its variant released:
         fills `info` like run(). Raises OffloadFailed when no offload mode made it fit."""
-        self._finish(case, self._measure_offloaded(case, benchmark, info), info)
+        info["interleaved"] = False  # the retry is timed alone, with --interleave too
+        self.finish(case, self._measure_offloaded(case, benchmark, info), info)
 
-    def _finish(self, case: Case, result: Measurement, info: dict[str, Any]) -> None:
-        """The measured row: PSNR against the baseline, ok or nan, then the collectors' fields."""
+    def finish(
+        self, case: Case, result: Measurement, info: dict[str, Any], variant: Variant | None = None
+    ) -> None:
+        """The measured row: PSNR against the baseline, ok or nan, then the collectors' fields.
+        `variant`: the one measured (by default the suite's current one)."""
         config = self.config
-        variant = self._variant
+        variant = variant or self._variant
         assert variant is not None
         if case.variant == BASELINE:
             self._references.setdefault(case.workload.label, result.images)
@@ -227,7 +253,11 @@ class Suite:
         progress.phase("rounds done; the figures after them (PSNR, quality, profile fit)")
         info.update(collect(FinishedRun(config, source, variant, case.workload, result, dict(info))))
 
-    def _prepare_reference(self, workload: Workload) -> None:
+    def keep_reference(self, workload: Workload, images: np.ndarray) -> None:
+        """The baseline's own first-call images as the reference, when it ran first (no extra generation)."""
+        self._references.setdefault(workload.label, images)
+
+    def prepare_reference(self, workload: Workload) -> None:
         """The baseline image, made before the variant is built: the two must not share memory."""
         if self._reference_out_of_memory(workload):
             self.release_variant()  # the baseline does not fit here: no PSNR, the variant still runs

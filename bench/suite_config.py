@@ -37,6 +37,8 @@ class SuiteConfig:
     cache_root: Path | None
     allow_pickle: bool
     timeout_s: float | None = None
+    # --interleave / --interleave-reload (bench/interleave.py): None, "resident" or "reload"
+    interleave: str | None = None
     hardware: ProfileSelection | None = None  # the --profile, its host and emulation
     offload: str = "none"
     quality: str | None = None  # `fid`: FID/KID of each variant's samples (bench/quality)
@@ -70,6 +72,7 @@ def config_from_options(option: OptionLookup) -> SuiteConfig:
         cache_root=model.cache_root,
         allow_pickle=model.allow_pickle,
         timeout_s=run.timeout_s,
+        interleave=run.interleave,
         hardware=hardware.hardware,
         offload=hardware.offload,
         quality=quality.quality,

@@ -219,7 +219,8 @@ FIELDS: tuple[Field, ...] = (
     _req("ram_source", str, "", "suite", "memory",
          "kernel-hwm (the kernel's exact peak) or sampled (a thread's samples)",
          "`kernel-hwm` (exact peak from the kernel) or `sampled` (a thread's samples: a short peak can be "
-         "missed)"),
+         "missed); with `/set` after it (`--interleave`, every variant of the workload resident) the peak is "
+         "the set's, not the variant's alone"),
     _req("baseline_variant", str, "", "suite", "quality", "the variant PSNR is measured against",
          "the variant PSNR is measured against (`fp32`)"),
     _col("step_iqr_ms", float, "ms", "suite", "latency", "interquartile range of the denoising step time"),
@@ -454,6 +455,11 @@ FIELDS: tuple[Field, ...] = (
     _f("workload_detail", dict, "", "suite",
        "`{\"width\", \"height\", \"steps\", \"guidance\", \"batch\", \"scheduler\", \"prompt\", \"seed\"}` "
        "(the web UI study adds `negative_prompt`)", nullable=False),
+    _f("interleaved", bool, "", "suite",
+       "true when `--interleave` timed the row: the rounds of every variant of its workload ran in "
+       "alternation (round k of each before round k+1 of any, the order rotated each round), so a slow "
+       "minute of the machine hit them alike; false for a row timed alone (and for `--offload auto`'s "
+       "retry, which is timed alone); null in runs saved before the option"),
     _f("projection_kernels", int, "", "collector profile_fit",
        "kernels (traced ops) per UNet step behind the projection's launch term"),
     _f("projected_step_ms_profiles", dict, "ms", "collector profile_fit",

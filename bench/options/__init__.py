@@ -4,7 +4,7 @@ the studies (bench/studies) declare the ones they pass on, from the same records
 
     model      --model --weights --variants --cache-dir --allow-pickle
     workload   --resolution --steps --batch --guidance --scheduler --prompt --seed, the sweeps
-    run        --rounds --warmup --timeout
+    run        --rounds --warmup --timeout --interleave --interleave-reload
     hardware   --device --profile --profile-file --calibration --offload
     adapters   --lora --textual-inversion --unet-checkpoint
     quality    --quality --fid-samples --fid-reference --fid-dims --fid-inception

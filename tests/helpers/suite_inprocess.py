@@ -35,3 +35,33 @@ def tiny_suite_config(tmp_path: Path, variants: tuple[str, ...], **overrides: An
         **overrides,
     }
     return SuiteConfig(**options)
+
+
+def real_benchmark(name: str = "test_generation"):
+    """pytest-benchmark's own fixture (BenchmarkFixture), outside a pytest session: `pedantic` and
+    its statistics are the library's, so what a test reads from `.stats` is what a run saves."""
+    import time
+    from types import SimpleNamespace
+
+    from pytest_benchmark.fixture import BenchmarkFixture
+
+    return BenchmarkFixture(
+        node=SimpleNamespace(name=name, nodeid=f"bench/test_generation.py::{name}"),
+        disable_gc=False,
+        timer=SimpleNamespace(target=time.perf_counter),
+        min_rounds=1,
+        min_time=0.000005,
+        max_time=1.0,
+        precision=None,
+        confidence=None,
+        warmup=False,
+        warmup_iterations=0,
+        calibration_precision=10,
+        add_stats=lambda stats: None,
+        logger=None,
+        warner=None,
+        disabled=False,
+        cprofile=False,
+        cprofile_loops=None,
+        cprofile_dump=None,
+    )
