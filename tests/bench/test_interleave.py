@@ -175,3 +175,10 @@ def test_pytest_bench_interleave_saves_the_ordinary_format(tmp_path: Path) -> No
         assert bench["stats"]["rounds"] == 2 and len(bench["stats"]["data"]) == 2
         data = bench["stats"]["data"]
         assert (bench["stats"]["min"], bench["stats"]["max"]) == (min(data), max(data))
+
+
+def test_the_check_tool_states_each_modes_spread() -> None:
+    from helpers.tool_scripts import load_tool
+
+    line = load_tool("interleave_check").spread([1.0, 1.02, 0.97, 1.01])
+    assert "median 1.0050" in line and "largest |ratio - 1| 0.0300" in line
