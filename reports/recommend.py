@@ -1,8 +1,9 @@
 """``recommend``: the fastest variant that fits a profile and meets the quality bounds.
 
-The profile is any the runs know: one their rows were run on (``--profile``), or one they only
-recorded fits for (a built-in GPU class, or a card of the run's ``--profile-file``: the long-form
-fits of reports/fits.py).
+The profile is one the runs' rows were run on (``--profile``, a built-in class or a card of the
+run's ``--profile-file``). A profile the rows only recorded a memory fit for (every GPU class a CPU
+run estimates) has no latency of its own to rank by: the refusal names ``fits --profile NAME``,
+which shows those fits (the long form of reports/fits.py).
 
 For each model x workload with rows on the profile (newest run per variant):
 
@@ -16,10 +17,6 @@ For each model x workload with rows on the profile (newest run per variant):
 - **quality**: ``--min-psnr`` against ``psnr_vs_baseline`` (the baseline itself counts as
   identical); ``--max-fid-increase`` against the FID of the baseline of the same run. A
   bound that cannot be checked (the figure was not measured) excludes the variant.
-
-A profile no row was run on is judged from the rows that recorded a fit for it (newest per
-variant and machine): **fits** is that recorded fit, and the **latency** is the one measured on
-the row's own device, labelled so; the order of the variants on the card itself may differ.
 """
 
 from __future__ import annotations
@@ -72,25 +69,20 @@ def recommend(
 ) -> Recommendations:
     df = frames.normalised(df)
     df = df[df["model"] != ""]  # plain pytest-benchmark rows have no variant to recommend
-    run_on = {p for p in df["profile"] if p}
-    elsewhere = profile not in run_on
-    if elsewhere:
-        long = fits.fits_long(df)
-        if profile not in fits.profiles(long):
-            raise ReportError(no_rows_message(profile, sorted(run_on | set(fits.profiles(long)))))
-        rows = _rows_fitted_for(df, long, profile)
-        notes = [_elsewhere_note(profile)]
-    else:
-        # Per machine: two CPUs (or two cards of one class) are not one set of timings.
-        rows = frames.latest(df[df["profile"] == profile], [*frames.KEY, "machine"])
-        notes = _notes(rows)
+    run_on = sorted({p for p in df["profile"] if p})
+    if profile not in run_on:
+        fitted_only = profile in fits.profiles(fits.fits_long(df))
+        raise ReportError(no_rows_message(profile, run_on, fitted_only))
+    # Per machine: two CPUs (or two cards of one class) are not one set of timings.
+    rows = frames.latest(df[df["profile"] == profile], [*frames.KEY, "machine"])
+    notes = _notes(rows)
     base = frames.baseline_rows(df)
     groups: list[Recommendation] = []
     for (model, workload, machine), group in rows.groupby(["model", "workload", "machine"], sort=False):
         result = Recommendation(model, workload, profile, machine)
         order = frames.order_variants(list(group["variant"]), list(group["baseline_variant"]))
         for index in sorted(group.index, key=lambda i: order.index(group.at[i, "variant"])):
-            candidate, why = _judge(group.loc[index], base.loc[index], max_fid_increase, min_psnr, elsewhere)
+            candidate, why = _judge(group.loc[index], base.loc[index], max_fid_increase, min_psnr)
             if candidate is None:
                 result.excluded.append((group.at[index, "variant"], why))
             else:
@@ -100,26 +92,16 @@ def recommend(
     return Recommendations(profile, groups, notes)
 
 
-def _rows_fitted_for(df: pd.DataFrame, long: pd.DataFrame, profile: str) -> pd.DataFrame:
-    """The newest row per variant and machine that recorded a fit for ``profile``, its ``fits``
-    that fit (not the fit for the profile the row was run on)."""
-    fitted = long[long["profile"] == profile]
-    rows = df.loc[fitted["row"]].copy()
-    rows["fits"] = fitted["fits"].to_numpy()
-    return frames.latest(rows, ["model", "workload", "variant", "machine"])
-
-
-def _elsewhere_note(profile: str) -> str:
-    return (
-        f"no row of these runs was run on {profile}: fits are the ones the rows recorded for it, and each "
-        f"latency was measured on the row's own device, so the order on {profile} itself may differ"
-    )
-
-
-def no_rows_message(profile: str, known: list[str]) -> str:
+def no_rows_message(profile: str, known: list[str], fitted_only: bool = False) -> str:
     """Why there is nothing to recommend, and the run that would make rows for the profile."""
+    recorded = (
+        f"; the rows recorded only its memory fit, which `fits --profile {profile}` shows"
+        if fitted_only
+        else ""
+    )
+    there = ", ".join(known) or "none"
     return (
-        f"no rows for profile {profile!r} in these runs (profiles there: {', '.join(known) or 'none'}); "
+        f"no rows for profile {profile!r} in these runs (profiles there: {there}{recorded}); "
         f"make them with `pytest bench/ --profile {profile} --benchmark-save=NAME` (and "
         "`--profile-file FILE` for a card of your own): without that card the rows are measured on this "
         "machine and carry the card's memory fit and projected latency (docs/profiles.md)"
@@ -144,15 +126,13 @@ def _judge(
     base: pd.Series,
     max_fid_increase: float | None,
     min_psnr: float | None,
-    elsewhere: bool = False,
 ) -> tuple[Candidate | None, str]:
-    """The row as a candidate, or why not. ``elsewhere``: the profile is not the one the row was
-    run on (its fit is the row's recorded fit for the profile; its latency the row's own device's)."""
+    """The row as a candidate, or why not."""
     if row["status"] != "ok":
         reason = row["reason"] if isinstance(row["reason"], str) and row["reason"] else "no reason given"
         return None, f"{row['status']}: {reason}"
-    measured = elsewhere or measured_on_profile(row)
-    fit = _fits(row, measured and not elsewhere)
+    measured = measured_on_profile(row)
+    fit = _fits(row, measured)
     if fit == "no":
         estimate = row["est_peak_mem_mib"]
         detail = f" (estimated peak {output.number(estimate)} MiB)" if pd.notna(estimate) else ""
@@ -178,7 +158,7 @@ def _judge(
             return None, "FID (of it or of its baseline) was not measured"
         if fid_increase > max_fid_increase:
             return None, f"FID +{output.number(fid_increase)} over the baseline exceeds +{max_fid_increase:g}"
-    basis = f"measured on {row['device']}" if elsewhere else "measured" if measured else "projected"
+    basis = "measured" if measured else "projected"
     return Candidate(row["variant"], float(latency), basis, fit, _memory(row), psnr, fid_increase), ""
 
 
