@@ -107,6 +107,31 @@ def tiny_run_options(root: Path) -> tuple[str, ...]:
     )
 
 
+def _result_doc(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    fields = ("args", "returncode", "stdout", "stderr")
+    return {name: getattr(result, name) for name in fields}
+
+
+def _result_of(doc: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    return subprocess.CompletedProcess(doc["args"], doc["returncode"], doc["stdout"], doc["stderr"])
+
+
+def shared_tiny_runs(root: Path) -> TinyRuns:
+    """run_tiny_twice into ROOT once across processes (pytest-xdist workers): the first to take the
+    lock runs it and writes what the two runs returned; the others wait, then read that."""
+    from filelock import FileLock  # a dependency of diffusers and huggingface_hub
+
+    root.mkdir(parents=True, exist_ok=True)
+    results = root / "results.json"
+    with FileLock(str(root.with_name(root.name + ".lock"))):
+        if results.is_file():
+            doc = json.loads(results.read_text())
+            return TinyRuns(root, _result_of(doc["first"]), _result_of(doc["second"]))
+        runs = run_tiny_twice(root)
+        results.write_text(json.dumps({"first": _result_doc(runs.first), "second": _result_doc(runs.second)}))
+        return runs
+
+
 def run_tiny_twice(root: Path) -> TinyRuns:
     options = tiny_run_options(root)
     env = {"DIFFBENCH_CACHE": str(root / "cache")}
