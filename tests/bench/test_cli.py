@@ -86,6 +86,8 @@ def test_help_and_profile_listing_import_no_torch():
         ["recover", "--help"],
         ["profiles", "--help"],
         ["profiles", "--device", "cpu"],
+        # Reads the cache's manifests only (optimize's package import is lazy).
+        ["cache", "ls", "--cache-dir", "no-such-cache-folder"],
     ]
     probe = _HELP_PROBE.format(heavy=HEAVY, argvs=argvs)
     result = subprocess.run(
