@@ -1,7 +1,8 @@
 """The device memory and the work of one generation, estimated without running it.
 
-Each stage of a Stable Diffusion (or SDXL) generation is traced once on the meta device
-(cost.py) with the inputs the diffusers pipeline gives it:
+Each stage of a Stable Diffusion (or SDXL, or DDPM) generation is traced once on the meta
+device (cost.py) with the inputs the diffusers pipeline gives it; which components play the
+text encoders, the denoiser and the decode is the family's stage plan (models/families):
 
 - text encoder(s): token ids [batch, 77]; SD encodes the prompt and the empty negative
   prompt (2 calls with classifier-free guidance); SDXL zeroes the negative embeddings
@@ -29,6 +30,8 @@ import torch
 from torch.func import functional_call
 
 from bench.profiles.cost import Trace, meta_state, tensor_bytes, tensor_shapes, trace_call
+from models.families import ModelFamily, family_of
+from models.families.base import StagePlan
 from optimize.macs import dense_stand_ins, maybe_quantised_linear
 from optimize.quantisation.footprint import module_parameter_bytes
 
@@ -155,6 +158,25 @@ def _module_dtype(module: torch.nn.Module, dtype: torch.dtype | None) -> torch.d
     return torch.float32
 
 
+@dataclass(frozen=True)
+class _ComponentsOnly:
+    """What `family_of` reads of a pipeline, for the `.components` this module is given."""
+
+    components: dict[str, Any]
+
+
+def _family(components: dict[str, Any]) -> ModelFamily:
+    return family_of(_ComponentsOnly(components))  # type: ignore[arg-type]
+
+
+def _decoder(components: dict[str, Any], plan: StagePlan) -> torch.nn.Module | None:
+    """The component whose `decode` the family's plan times as the vae_decode stage."""
+    for method in plan.timed_methods:
+        if method.stage == "vae_decode" and method.component is not None:
+            return components.get(method.component)
+    return None
+
+
 def estimate_pipeline(
     components: dict[str, Any],
     width: int,
@@ -166,10 +188,12 @@ def estimate_pipeline(
 ) -> PipelineEstimate:
     """`components` is a diffusers pipeline's `.components` (real or meta weights); `dtype`
     recasts every floating weight as a dtype pass would (None: as the modules are)."""
-    unet = components["unet"]
-    vae = components.get("vae")  # None: a pixel-space pipeline (DDPM), no decode stage
-    encoders = [name for name in ("text_encoder", "text_encoder_2") if components.get(name) is not None]
-    xl = "text_encoder_2" in encoders
+    family = _family(components)
+    plan = family.stage_plan
+    unet = components[plan.denoiser or "unet"]  # a family without steps has nothing to estimate
+    vae = _decoder(components, plan)  # None: a pixel-space pipeline (DDPM), no decode stage
+    encoders = [name for name in plan.text_encoders if components.get(name) is not None]
+    xl = family.xl
     guided = guidance > 1.0 and bool(encoders)  # an unconditional pipeline has no CFG batch
     modules = [
         module for module in (unet, vae, *(components[name] for name in encoders)) if module is not None

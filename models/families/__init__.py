@@ -47,6 +47,15 @@ def family_for_spec(spec: ModelSpec) -> ModelFamily:
     raise ModelError(f"model {spec.name!r} has family {spec.family!r}, which no registered family describes")
 
 
+def prune_scope_names() -> tuple[str, ...]:
+    """Every pruning scope some family declares, first declared first: what a recipe's
+    `prune(scope=...)` may name before any pipeline is at hand."""
+    names: dict[str, None] = {}
+    for family in _FAMILIES.values():
+        names.update(dict.fromkeys(family.prune_scopes))
+    return tuple(names)
+
+
 def _fallback() -> ModelFamily:
     (fallback,) = (family for family in _FAMILIES.values() if family.fallback)
     return fallback
@@ -59,4 +68,12 @@ def _discover() -> None:
 
 _discover()
 
-__all__ = ["ModelFamily", "families", "family_for_spec", "family_named", "family_of", "register"]
+__all__ = [
+    "ModelFamily",
+    "families",
+    "family_for_spec",
+    "family_named",
+    "family_of",
+    "prune_scope_names",
+    "register",
+]

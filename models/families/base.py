@@ -101,9 +101,16 @@ class ModelFamily:
     row_family: ClassVar[str]
     # The family that takes any pipeline no other family claims (exactly one has it).
     fallback: ClassVar[bool] = False
-    # Components export may replace with a compiled graph, and pruning scope -> components.
+    # What optimize/ may do to the family, which it reads here instead of asking what the
+    # pipeline is: the components an ONNX export replaces with graphs (in the order a
+    # generation runs them), pruning scope -> the components it prunes, and the modules
+    # torch.compile wraps (dotted paths from the pipeline: "vae.decoder").
     export_components: ClassVar[tuple[str, ...]] = ()
     prune_scopes: ClassVar[dict[str, tuple[str, ...]]] = {}
+    compile_modules: ClassVar[tuple[str, ...]] = ()
+    # SDXL-style conditioning: the penultimate text hidden states, a pooled embedding and time
+    # ids for the UNet, and a VAE that decodes in float32 when its config says force_upcast.
+    xl: ClassVar[bool] = False
     # Real weights load from a folder only: what kind of folder (None: a file is fine too).
     weights_folder: ClassVar[str | None] = None
     stage_plan: ClassVar[StagePlan] = StagePlan()

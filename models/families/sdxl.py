@@ -20,6 +20,8 @@ class StableDiffusionXL(StableDiffusion):
     fallback = False
     xl = True
     text_encoders = ("text_encoder", "text_encoder_2")
+    # The export has no graph for the second encoder (nor the UNet's added conditions): it says so.
+    export_components = ("text_encoder", "text_encoder_2", "unet", "vae")
     prune_scopes: ClassVar[dict[str, tuple[str, ...]]] = {
         "unet": ("unet",),
         "vae": ("vae",),

@@ -45,6 +45,7 @@ class StableDiffusion(ModelFamily):
         "vae": ("vae",),
         "text": ("text_encoder",),
     }
+    compile_modules = ("unet", "vae.decoder")
     stage_plan = StagePlan(text_encoders=text_encoders, denoiser="unet", timed_methods=(VAE_DECODE,))
 
     def describes(self, spec: ModelSpec) -> bool:

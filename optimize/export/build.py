@@ -13,8 +13,9 @@ import torch
 from diffusers import DiffusionPipeline
 from tqdm.auto import tqdm
 
+from models.families import family_of
 from optimize.errors import PassError, PassUnsupported
-from optimize.export.graphs import COMPONENTS
+from optimize.export.graphs import COMPONENTS, SPECS
 from optimize.export.modules import WRAPPERS, ExportedComponent, exported_components
 from optimize.export.onnx_export import DEFAULT_OPSET, export_component
 from optimize.export.ort_runtime import make_session, onnxruntime, provider_for
@@ -60,12 +61,20 @@ class WorkDir:
 
 
 def refuse_unexportable(pipeline: DiffusionPipeline) -> None:
-    if getattr(pipeline, "text_encoder_2", None) is not None:
+    """The export replaces the components the pipeline's family names (`export_components`):
+    each needs a graph of its own (graphs.SPECS), and the parity recording runs a text-to-image
+    generation, so the text encoder, UNet and VAE (graphs.COMPONENTS) are exported together."""
+    wanted = family_of(pipeline).export_components
+    if any(name not in SPECS and getattr(pipeline, name, None) is not None for name in wanted):
         raise PassUnsupported(
             f"{type(pipeline).__name__}: ONNX export covers SD 1.x/2.x pipelines (one text encoder, no "
             "added_cond_kwargs); SDXL's second encoder and time ids are not exported yet"
         )
-    missing = [name for name in COMPONENTS if not isinstance(getattr(pipeline, name, None), torch.nn.Module)]
+    missing = [
+        name
+        for name in COMPONENTS
+        if name not in wanted or not isinstance(getattr(pipeline, name, None), torch.nn.Module)
+    ]
     if missing:
         raise PassUnsupported(f"{type(pipeline).__name__} has no torch {', '.join(missing)} to export")
 
@@ -145,7 +154,8 @@ def export_pipeline(
     settings: SessionSettings,
     recording: Recording | None = None,
 ) -> DiffusionPipeline:
-    """Replace the text encoder, UNet and VAE with exported modules; parity recorded in `checks`.
+    """Replace the components the family exports (SD: the text encoder, UNet and VAE) with
+    exported modules; parity recorded in `checks`.
 
     Every component is exported (and torch's parity references taken) before any session is
     opened: the exporter's transient copies of a component (its graph serialised in memory,
@@ -157,7 +167,10 @@ def export_pipeline(
     report: dict[str, Any] = {"exporter": options.exporter, "opset": options.opset, "parity": {}}
     exported: dict[str, tuple[Path, Any, str, list[Any]]] = {}
     for component in tqdm(
-        COMPONENTS, desc=f"onnx export ({options.exporter})", unit="component", leave=False
+        family_of(pipeline).export_components,
+        desc=f"onnx export ({options.exporter})",
+        unit="component",
+        leave=False,
     ):
         module = getattr(pipeline, component)
         path = export_component(

@@ -1,5 +1,6 @@
-"""torch.compile (inductor) of a pipeline's UNet and VAE decoder, warmed up so that the
-compilation happens inside the build (build_s), not in the first timed call.
+"""torch.compile (inductor) of the modules a pipeline's family names (Stable Diffusion: the
+UNet and the VAE decoder), warmed up so that the compilation happens inside the build
+(build_s), not in the first timed call.
 
 What can be cached: not the compiled graph itself (inductor code is tied to the process);
 the variant cache stores the weights and the manifest, and inductor's own on-disk caches
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from diffusers import DiffusionPipeline
 
+from models.families import family_of
 from optimize.export.recording import default_size
 
 COMPILED_PREFIX = "_orig_mod."
@@ -35,10 +37,25 @@ def compile_options(mode: str, dynamic: bool) -> dict[str, Any]:
     return {"backend": "inductor", "mode": mode, "dynamic": bool(dynamic)}
 
 
+def _attribute(root: object, path: str) -> object:
+    """`root.a.b` for the dotted path "a.b" (None where a part is missing)."""
+    for part in path.split("."):
+        root = getattr(root, part, None)
+    return root
+
+
+def compiled_modules(pipeline: DiffusionPipeline) -> dict[str, torch.nn.Module | None]:
+    """The modules its family lets torch.compile wrap, by dotted path (None: the pipeline lacks
+    it, or it is not a torch module)."""
+    found = {path: _attribute(pipeline, path) for path in family_of(pipeline).compile_modules}
+    return {path: module if isinstance(module, torch.nn.Module) else None for path, module in found.items()}
+
+
 def compile_pipeline(pipeline: DiffusionPipeline, mode: str, dynamic: bool) -> DiffusionPipeline:
     options = compile_options(mode, dynamic)
-    pipeline.unet = torch.compile(pipeline.unet, **options)
-    pipeline.vae.decoder = torch.compile(pipeline.vae.decoder, **options)
+    for path, module in compiled_modules(pipeline).items():
+        parent, _, name = path.rpartition(".")
+        setattr(_attribute(pipeline, parent) if parent else pipeline, name, torch.compile(module, **options))
     return pipeline
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-# The component names, in the order they run in a generation.
+# A text-to-image generation's components, in the order they run: the parity recording (and
+# int8 calibration) runs such a generation, so a family exports all three or none.
 COMPONENTS = ("text_encoder", "unet", "vae")
 
 

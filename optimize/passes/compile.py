@@ -7,7 +7,7 @@ from diffusers import DiffusionPipeline
 
 from optimize.components import to_device
 from optimize.errors import PassUnsupported
-from optimize.export.compiled import MODES, compile_pipeline, warm_up
+from optimize.export.compiled import MODES, compile_pipeline, compiled_modules, warm_up
 from optimize.formats.names import COMPILED_FORMAT
 from optimize.passes.base import BuildContext, Param, Pass
 from optimize.passes.registry import register
@@ -33,7 +33,8 @@ class Compile(Pass):
         return None
 
     def apply(self, pipeline: DiffusionPipeline, context: BuildContext) -> DiffusionPipeline:
-        if not all(isinstance(getattr(pipeline, name, None), torch.nn.Module) for name in ("unet", "vae")):
+        modules = compiled_modules(pipeline)
+        if not modules or None in modules.values():
             raise PassUnsupported(
                 f"compile covers a diffusion pipeline's UNet and VAE decoder; {type(pipeline).__name__} "
                 f"has {', '.join(pipeline.components) or 'no components'}"

@@ -17,12 +17,18 @@ import torch
 from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel, UNet2DModel
 from diffusers.models.activations import GEGLU, SwiGLU
 from diffusers.models.attention_processor import Attention
+from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
+from models.families import family_of, prune_scope_names
 from models.tracing import TEXT_TOKENS, unet_example_inputs
 from optimize.errors import PassError, PassUnsupported
 
-SCOPES = ("unet", "vae", "text")
+# Every scope some family declares (models/families): what a recipe may name. Which of them a
+# pipeline accepts, and the components each prunes, is its family's `prune_scopes`.
+SCOPES = prune_scope_names()
+# What the built-in scopes prune, for the message that names them.
+_SCOPE_KINDS = {"unet": "UNet2DConditionModel/UNet2DModel", "vae": "AutoencoderKL decoder"}
 Inputs = dict[str, Any]
 
 # Token ids for random text batches stay below this: every CLIP vocabulary is larger.
@@ -159,25 +165,43 @@ def _text_target(name: str, encoder: nn.Module) -> PruneTarget:
     )
 
 
+def _target(name: str, module: object) -> PruneTarget | None:
+    """How this kind of module is pruned (None: a kind pruning does not know, or not torch)."""
+    if isinstance(module, UNet2DConditionModel | UNet2DModel):
+        return _unet_target(module)
+    if isinstance(module, AutoencoderKL):
+        return _decoder_target(module)
+    # A text encoder (transformers' CLIP models): any other configured torch module.
+    if isinstance(module, nn.Module) and hasattr(module, "config") and not isinstance(module, ModelMixin):
+        return _text_target(name, module)
+    return None
+
+
+def _scopes_hint() -> str:
+    """Every family's scopes, with what each prunes where it is a single kind of module."""
+    hints = (f"{scope} ({_SCOPE_KINDS[scope]})" if scope in _SCOPE_KINDS else scope for scope in SCOPES)
+    return ", ".join(hints)
+
+
 def targets_for(pipeline: DiffusionPipeline, scope: str) -> list[PruneTarget]:
-    """The targets of `scope` on this pipeline; PassUnsupported (a row that says why) when it has none."""
-    if scope not in SCOPES:
-        raise PassError(f"prune: scope={scope!r} is unknown; accepted: {', '.join(SCOPES)}")
+    """The targets of `scope` on this pipeline: the components its family's `prune_scopes`
+    names for it; PassUnsupported (a row that says why) when it has none."""
+    family = family_of(pipeline)
+    if scope not in SCOPES and scope not in family.prune_scopes:
+        accepted = ", ".join(family.prune_scopes) or "none"
+        raise PassError(
+            f"prune: scope={scope!r} is unknown; accepted by the {family.name} family: {accepted}"
+        )
     components = pipeline.components
-    targets: list[PruneTarget] = []
-    if scope == "unet" and isinstance(components.get("unet"), UNet2DConditionModel | UNet2DModel):
-        targets.append(_unet_target(components["unet"]))
-    elif scope == "vae" and isinstance(components.get("vae"), AutoencoderKL):
-        targets.append(_decoder_target(components["vae"]))
-    elif scope == "text":
-        for name in ("text_encoder", "text_encoder_2"):
-            encoder = components.get(name)
-            if isinstance(encoder, nn.Module) and hasattr(encoder, "config"):
-                targets.append(_text_target(name, encoder))
+    targets = [
+        target
+        for name in family.prune_scopes.get(scope, ())
+        if (target := _target(name, components.get(name))) is not None
+    ]
     if not targets:
         present = ", ".join(n for n, c in components.items() if isinstance(c, nn.Module)) or "none"
         raise PassUnsupported(
             f"prune: nothing prunable for scope={scope!r} in this pipeline (torch components: {present}); "
-            f"accepted scopes: unet (UNet2DConditionModel/UNet2DModel), vae (AutoencoderKL decoder), text"
+            f"accepted scopes: {_scopes_hint()}"
         )
     return targets
