@@ -10,8 +10,9 @@ run is the ordinary format, with `interleaved: true` in the row.
 
 The memory trade-off: `resident` keeps every variant of the workload in memory together, so
 the row's peak RAM (and VRAM) is the set's, and `ram_source` ends in `/set` to say so;
-`reload` loads each variant from the variant cache before its round and drops it after, so
-its peak is its own, at the cost of the loads (outside the timing, in the wall time).
+`reload` loads each variant from the variant cache before its round (plus one untimed generation:
+a freshly loaded pipeline's first one is cold) and drops it after, so its peak is its own, at
+the cost of the loads and those generations (outside the timing, in the wall time).
 
 A variant that is unsupported, runs out of memory, passes `--timeout` or errors is taken out
 of the session with its exception, and the others go on; its own test raises that exception
@@ -209,6 +210,11 @@ class InterleavedSession:
     def _round(self, lane: _Lane, round_index: int) -> None:
         variant = self._load(lane)
         pipeline = variant.pipeline
+        if self.reload:
+            # A freshly loaded pipeline's first generation is a cold one (allocations, kernel
+            # selection): one untimed generation first, or every reloaded round is a first call.
+            progress.phase(f"re-warm after the reload: {lane.case.variant}")
+            generate(pipeline, lane.case.workload, self.config.device)
         progress.phase(f"round {round_index + 1} of {self.config.rounds}: {lane.case.variant}")
         with self._slot(lane), StageRecorder(pipeline, self.config.device) as stages:
             started = self.timer()

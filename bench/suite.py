@@ -193,7 +193,10 @@ class Suite:
         progress.begin(case.test_id)
         if self.config.interleave is not None:
             self.interleave(case.workload)  # already run by bench/runner.py, outside the case's time limit
-            replay(self._interleaved[case.test_id], benchmark, info)
+            result = self._interleaved.get(case.test_id)
+            if result is None:  # the session itself stopped (its error is the first case's)
+                raise RuntimeError(f"the interleaved session of {case.workload.label} did not finish")
+            replay(result, benchmark, info)
             return
         refuse_unsupported(self.config, info["dtype"])  # a dtype the emulated card cannot run
         if case.variant != BASELINE:

@@ -35,8 +35,9 @@ class RunOptions(OptionGroup):
         Option(
             "--interleave-reload",
             action="store_true",
-            help="--interleave with each variant reloaded from the variant cache before its round, so "
-            "its peak RAM is its own (the load is outside the timing but costs wall time)",
+            help="--interleave with each variant reloaded from the variant cache (and given one untimed "
+            "generation) before its round, so its peak RAM is its own (outside the timing, but it costs "
+            "wall time)",
         ),
     )
 
