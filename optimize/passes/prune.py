@@ -1,7 +1,8 @@
 """prune(ratio, importance, scope, round_to, recover): structured pruning with torch-pruning.
 
 Removes whole channels and whole attention heads from the UNet (UNet2DConditionModel or
-UNet2DModel), the VAE decoder, or the text encoder(s), so dense kernels really get cheaper.
+UNet2DModel), the VAE decoder, or the text encoder(s), so dense kernels really get cheaper;
+which components a scope covers is the pipeline's family's `prune_scopes` (models/families).
 The pruned model must pass a forward check (same output shape, finite) at build time;
 `recover=N` then runs N distillation steps from the unpruned model (BuildContext.base).
 """
