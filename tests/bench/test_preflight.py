@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.suite_inline import run_bench_inline
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -28,7 +29,7 @@ from bench.suite_config import config_from_options
 from models import ModelError
 from models.fingerprint import contained_files, files_fingerprint
 from optimize import VariantCache
-from tests.bench.test_suite_e2e import run_suite
+from tests.bench.test_suite_e2e import suite_options
 
 FIXTURE_RUN = Path(__file__).parents[1] / "fixtures" / "reports" / "0001_first.json"
 OPTION_ERRORS = (BenchError, ModelError)
@@ -421,7 +422,15 @@ def _storage_file(tmp_path: Path) -> tuple[list[str], str]:
 def test_the_suite_refuses_before_any_work_with_one_line(tmp_path, make, own_folder):
     saved, key = _earlier_work(tmp_path)
     options, named = make(tmp_path) if make is not None else _linked_model(tmp_path, own_folder)
-    result = run_suite(tmp_path, "--benchmark-save=hostile", "--variants=fp32", *options)
+    # In this process (helpers.suite_inline): the run stops at its option, before any import of
+    # its own; test_suite_e2e.py's bad options include one run as a subprocess.
+    result = run_bench_inline(
+        *suite_options(tmp_path),
+        "--benchmark-save=hostile",
+        "--variants=fp32",
+        *options,
+        env={"DIFFBENCH_CACHE": str(tmp_path / "cache")},
+    )
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 2, output
     assert len(output.splitlines()) == 1, output

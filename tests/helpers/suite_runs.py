@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from helpers.suite_inline import run_bench_inline
 from helpers.suite_process import run_bench
 
 # Suite subprocesses alive at once: enough to overlap their imports on a 2-core machine
@@ -56,13 +57,17 @@ def runs_in_own_folders(
     folder_options: Callable[[Path], Sequence[str]],
     cases: Sequence[tuple[str, str]],
 ) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
-    """Each case's option (one string, split at spaces) run after FOLDER_OPTIONS of a fresh folder,
-    all started together: {option: (its folder, its result)}. For the runs that must stop at bad
-    input, each checked by its own test (the case's second item is what its message names)."""
+    """Each case's option (one string, split at spaces) run after FOLDER_OPTIONS of a fresh folder:
+    {option: (its folder, its result)}. For the runs that must stop at bad input, each checked by
+    its own test (the case's second item is what its message names). The first case runs as a
+    user runs it, in a subprocess; the others in this process (helpers.suite_inline), where a run
+    that stops at its option costs milliseconds instead of an interpreter's imports."""
     options = [option for option, _ in cases]
     pairs = [(option, tmp_path_factory.mktemp(name)) for option in options]
     option_sets = [(*folder_options(folder), *option.split()) for option, folder in pairs]
-    results = run_bench_together(option_sets, env={"DIFFBENCH_CACHE": str(pairs[0][1] / "cache")})
+    env = {"DIFFBENCH_CACHE": str(pairs[0][1] / "cache")}
+    results = [run_bench(*option_sets[0], env=env)]
+    results += [run_bench_inline(*option_set, env=env) for option_set in option_sets[1:]]
     return {option: (folder, result) for (option, folder), result in zip(pairs, results, strict=True)}
 
 
