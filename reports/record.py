@@ -297,8 +297,10 @@ FIELDS: tuple[Field, ...] = (
          "multiply-accumulates per generated image, all stages, billions",
          "multiply-accumulates per generated image, all stages, in billions (FLOPs = 2 x MACs): text "
          "encoder(s) x (2 with CFG) / batch + UNet x steps x (2 with CFG) + VAE decode; counted once per "
-         "stage on fake tensors with `torch.utils.flop_counter` (convs, linears, matmuls, attention incl. "
-         "CPU SDPA; element-wise ops not counted), see `bench/instruments/flops.py`; null when a "
+         "stage on the meta device (convs, linears, matmuls, attention incl. CPU SDPA; element-wise ops "
+         "not counted): on a row with a hardware profile, from the memory estimate's own trace of the "
+         "stage (one trace per row, `bench/instruments/meta_trace.py`), else with "
+         "`torch.utils.flop_counter` (`bench/instruments/flops.py`); null when a "
          "component is not a torch module (ONNX, TensorRT)"),
     _col("unet_macs_g", float, "G MACs", "collector macs_fields", "compute",
          "multiply-accumulates of one UNet call for one image, billions",
