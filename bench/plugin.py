@@ -19,22 +19,27 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bench import preflight
 from bench.errors import BenchError
 from bench.options import add_suite_options
-from bench.suite import SCHEMA, Case, Suite
-from bench.suite_config import config_from_options
 from models import ModelError
 from optimize import PassError
+from reports.record import SCHEMA
+
+if TYPE_CHECKING:
+    from bench.suite import Suite
+
+# What this module imports at the top is light (no torch, no diffusers): every pytest process
+# with diffbench installed loads it (`pytest --help`, pytest-benchmark's CLI, a project's own
+# tests). The suite's modules are imported when a run configures, and not for --help.
 
 # Hooks of their own, registered with this plugin: the run's journal and per-profile storage.
 pytest_plugins = ("bench.journal_plugin", "bench.profiles.plugin")
 
-_SUITE = pytest.StashKey[Suite]()
+_SUITE = pytest.StashKey["Suite"]()
 OPTION_ERRORS = (BenchError, ModelError, PassError)
 # The libraries' harmless warnings, kept out of a run's output wherever the suite runs from (a
 # clone's pyproject.toml lists them too, for tests/; an installed package has no ini file).
@@ -57,6 +62,11 @@ def pytest_configure(config: pytest.Config) -> None:
     input stops the run with one line and exit 2, before anything is built or saved."""
     for line in WARNING_FILTERS:
         config.addinivalue_line("filterwarnings", line)
+    if config.option.help or config.option.version:
+        return  # pytest prints its help or version and stops: nothing to validate or build
+    from bench.suite import Suite
+    from bench.suite_config import config_from_options
+
     try:
         suite_config = config_from_options(config.getoption)
         _check_storage(config)
@@ -67,6 +77,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _check_storage(config: pytest.Config) -> None:
     """The folder a saving run writes its run and journal to (pytest-benchmark's `--benchmark-storage`)."""
+    from bench import preflight
+
     saves = config.getoption("benchmark_save", None) or config.getoption("benchmark_autosave", None)
     folder = preflight.storage_folder(config.getoption("benchmark_storage", None))
     if saves and folder is not None:
@@ -101,4 +113,4 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_
     output_json["diffbench"] = {"schema": SCHEMA, "rows": rows}
 
 
-__all__ = ["Case", "suite", "suite_from"]
+__all__ = ["suite", "suite_from"]

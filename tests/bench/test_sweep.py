@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers.reports_runs import call, row, write_run
+from helpers.suite_inline import run_bench_inline
 
 from bench.errors import BenchError
 from bench.sweep import MAX_WORKLOADS, expand, sweep_axes
@@ -110,14 +111,7 @@ def test_an_enormous_product_is_refused() -> None:
 
 
 def test_suite_refuses_a_bad_sweep_with_one_line_and_exit_2() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "bench/", "-q", "-p", "no:cacheprovider", "--sweep", "guidance=x"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
+    result = run_bench_inline("--sweep", "guidance=x")  # stops at the option: in this process
     assert result.returncode == 2, result.stdout + result.stderr
     assert "--guidance 'x' is not a number" in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
