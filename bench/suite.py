@@ -69,6 +69,7 @@ class Suite:
         self._source = SourceModel(self._load_source)
         self._variant: Variant | None = None
         self._baseline = parse_recipe(BASELINE)
+        self._cases: list[Case] | None = None
         self._references: dict[str, np.ndarray | None] = {}
         self._warned_contended = False
         # --interleave: the workloads whose session ran, and each case's result by test id.
@@ -76,8 +77,12 @@ class Suite:
         self._interleaved: dict[str, LaneResult] = {}
 
     def cases(self) -> list[Case]:
-        recipes = [parse_recipe(variant) for variant in self.config.variants]
-        return [Case(recipe, workload) for recipe in recipes for workload in self.config.workloads]
+        """Every variant x workload; each recipe parsed once per session (the parametrisation
+        and each --interleave session ask for them)."""
+        if self._cases is None:
+            recipes = [parse_recipe(variant) for variant in self.config.variants]
+            self._cases = [Case(recipe, workload) for recipe in recipes for workload in self.config.workloads]
+        return list(self._cases)
 
     @property
     def model(self) -> LoadedModel:

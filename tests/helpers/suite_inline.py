@@ -12,26 +12,11 @@ import contextlib
 import io
 import os
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
+from unittest import mock
 
 import pytest
 
 from helpers.suite_process import ROOT
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def run_bench_inline(*options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -40,15 +25,11 @@ def run_bench_inline(*options: str, env: dict[str, str] | None = None) -> subpro
     inner run off the file descriptors the outer pytest captures."""
     args = [str(ROOT / "bench"), "-q", "-p", "no:cacheprovider", "--capture=sys", *options]
     out, err = io.StringIO(), io.StringIO()
-    cwd = Path.cwd()
-    try:
-        os.chdir(ROOT)
-        with (
-            _environment({"HF_HUB_OFFLINE": "1", **(env or {})}),
-            contextlib.redirect_stdout(out),
-            contextlib.redirect_stderr(err),
-        ):
-            code = pytest.main(args)
-    finally:
-        os.chdir(cwd)
+    with (
+        contextlib.chdir(ROOT),
+        mock.patch.dict(os.environ, {"HF_HUB_OFFLINE": "1", **(env or {})}),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        code = pytest.main(args)
     return subprocess.CompletedProcess(["pytest", *args], int(code), out.getvalue(), err.getvalue())
