@@ -1,0 +1,320 @@
+"""The race: a pilot of the single passes, then successive halving over the most promising recipes.
+
+1. **Pilot.** Every single-pass candidate ("atom": `bf16`, `int8`, `prune(0.2)`, `compile`, ...)
+   is timed for a few interleaved rounds against the baseline, its quality checked. An atom
+   that fails or is over the quality bound takes every combination containing it out of the
+   race (its reason says which pass alone was over); a combination's predicted speed-up is the
+   product of its atoms' (where the screen projected one on a GPU profile, the projection
+   counts instead). The pilot is the "cheap timing where no projection exists" the design asks
+   for: one timing per pass, not one per combination.
+2. **Halving.** The `max_candidates` best predicted candidates (atoms within the bound among
+   them) are timed interleaved for `first_rounds` rounds; the faster half (by the median of all
+   their paired speed-ups so far) goes on and is timed for twice as many rounds; and so on until
+   one is left. Quality is checked at every round on the same seeds, so a candidate whose image
+   drifts past the bound leaves then.
+3. **Budget.** Before a stage, its cost is guessed from the stages before it (seconds per
+   variant-round, loads and warm-ups included); a stage that would not fit in what is left is
+   not started, and what it would have timed is marked "not tried" with the reason. A stage in
+   flight when the budget runs out is stopped by the timing source (BudgetExpired); Ctrl-C
+   stops it the same way. Either way the race returns what it had: every candidate keeps the
+   measurements it got, so the answer is the best found so far.
+
+The timing source is a Protocol: the product times through the suite in a subprocess
+(suite_source.py); the tests drive the race with a stub.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bench.tune.candidates import Candidate, Measurement, QualityBound, Status
+from bench.tune.errors import BudgetExpired
+
+FINISHED = "finished"
+BUDGET = "budget"
+INTERRUPTED = "interrupted"
+
+
+class TimingSource(Protocol):
+    def measure(self, recipes: Sequence[str], rounds: int, label: str) -> dict[str, Measurement]:
+        """Every recipe (and the baseline) timed in one interleaved run of `rounds` rounds."""
+        ...
+
+
+class RaceEvents(Protocol):
+    def stage_started(self, label: str, recipes: Sequence[str], rounds: int) -> None: ...
+    def stage_finished(self, label: str, seconds: float, best: Candidate | None) -> None: ...
+
+
+class _Silent:
+    def stage_started(self, label: str, recipes: Sequence[str], rounds: int) -> None:
+        pass
+
+    def stage_finished(self, label: str, seconds: float, best: Candidate | None) -> None:
+        pass
+
+
+@dataclass
+class Budget:
+    """Seconds the search may take from its start (None: no limit)."""
+
+    seconds: float | None
+    clock: Callable[[], float] = time.monotonic
+    started: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self.seconds is None else self.started + self.seconds
+
+    def remaining(self) -> float | None:
+        return None if self.seconds is None else self.started + self.seconds - self.clock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+
+@dataclass(frozen=True)
+class RacePlan:
+    pilot_rounds: int = 1
+    first_rounds: int = 2
+    growth: int = 2  # rounds multiply by this at each halving
+    max_candidates: int = 8  # raced after the pilot
+
+
+@dataclass
+class RaceResult:
+    stopped: str  # finished, budget, interrupted
+    note: str = ""  # what was not done, when it stopped early
+    stages: list[tuple[str, int, int, float]] = field(
+        default_factory=list
+    )  # label, variants, rounds, seconds
+
+
+@dataclass
+class _CostModel:
+    """Seconds per variant-round seen so far: a stage of n variants (plus the baseline) at r
+    rounds costs about (n + 1) x (r + overhead) x this. The overhead (load, first call, warm-up)
+    counts as two rounds."""
+
+    per_unit: float | None = None
+    OVERHEAD_ROUNDS = 2
+
+    def units(self, variants: int, rounds: int) -> int:
+        return (variants + 1) * (rounds + self.OVERHEAD_ROUNDS)
+
+    def guess(self, variants: int, rounds: int) -> float | None:
+        return None if self.per_unit is None else self.per_unit * self.units(variants, rounds)
+
+    def learn(self, variants: int, rounds: int, seconds: float) -> None:
+        self.per_unit = seconds / self.units(variants, rounds)
+
+
+class Race:
+    def __init__(
+        self,
+        candidates: list[Candidate],
+        source: TimingSource,
+        bound: QualityBound,
+        budget: Budget,
+        plan: RacePlan = RacePlan(),
+        events: RaceEvents | None = None,
+    ) -> None:
+        self.candidates = candidates
+        self.by_recipe = {c.recipe: c for c in candidates}
+        self.source = source
+        self.bound = bound
+        self.budget = budget
+        self.plan = plan
+        self.events = events or _Silent()
+        self.cost = _CostModel()
+        self.result = RaceResult(stopped=FINISHED)
+
+    # -- the whole race ------------------------------------------------------------------------
+    def run(self) -> RaceResult:
+        try:
+            self._race()
+        except BudgetExpired:
+            self._stop(
+                BUDGET,
+                "the budget ran out during a timing run; its candidates keep what earlier stages measured",
+            )
+        except KeyboardInterrupt:
+            self._stop(
+                INTERRUPTED, "interrupted (Ctrl-C) during a timing run; the best found so far is the answer"
+            )
+        return self.result
+
+    def _race(self) -> None:
+        atoms = [c for c in self._open() if len(c.passes) == 1]
+        if atoms:
+            if not self._stage("pilot", atoms, self.plan.pilot_rounds):
+                return
+        self._predict()
+        pool = self._pick_pool()
+        rounds = self.plan.first_rounds
+        stage = 1
+        while len(pool) > 1:
+            if not self._stage(f"round {stage}", pool, rounds):
+                return
+            pool = self._halve(pool, stage)
+            rounds *= self.plan.growth
+            stage += 1
+
+    # -- one timing stage ---------------------------------------------------------------------
+    def _stage(self, label: str, group: list[Candidate], rounds: int) -> bool:
+        """Time `group`; False when the budget stops the race before the stage starts."""
+        remaining = self.budget.remaining()
+        guess = self.cost.guess(len(group), rounds)
+        if remaining is not None and (remaining <= 0 or (guess is not None and guess > remaining)):
+            wanted = f"~{guess / 60:.1f} min" if guess is not None else "its time"
+            self._stop(
+                BUDGET,
+                f"{label} ({len(group)} candidates x {rounds} rounds, {wanted}) did not fit the "
+                f"{max(remaining, 0) / 60:.1f} min left of the budget",
+            )
+            return False
+        recipes = [c.recipe for c in group]
+        self.events.stage_started(label, recipes, rounds)
+        started = self.budget.clock()
+        measured = self.source.measure(recipes, rounds, label.replace(" ", "-"))
+        seconds = self.budget.clock() - started
+        self.cost.learn(len(group), rounds, seconds)
+        self.result.stages.append((label, len(group), rounds, seconds))
+        for candidate in group:
+            measurement = measured.get(candidate.recipe) or Measurement(
+                status="error", reason="the timing run returned no row for it"
+            )
+            candidate.measurements.append(measurement)
+            self._judge(candidate, measurement)
+        self.events.stage_finished(label, seconds, self.best())
+        return True
+
+    def _judge(self, candidate: Candidate, measurement: Measurement) -> None:
+        if not measurement.ok:
+            candidate.status = Status.FAILED
+            candidate.reason = f"{measurement.status}: {measurement.reason}".rstrip(": ")
+        elif measurement.fits is False:
+            candidate.status = Status.NO_FIT
+            candidate.reason = "the built variant does not fit the profile's memory"
+        else:
+            violation = self.bound.violation(measurement)
+            if violation:
+                candidate.status = Status.OVER_QUALITY
+                candidate.reason = violation
+
+    # -- between stages -----------------------------------------------------------------------
+    def _open(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.status is None]
+
+    def _predict(self) -> None:
+        """A combination's predicted speed-up: its projection where the screen made one, else the
+        product of its atoms' pilot speed-ups; a combination with a failed or over-bound atom is
+        screened out, with that atom's reason."""
+        atoms = {c.passes[0]: c for c in self.candidates if len(c.passes) == 1}
+        by_text = {c.recipe: c for c in self.candidates if len(c.passes) == 1}
+        for candidate in self._open():
+            if candidate.measurements:
+                candidate.predicted_speedup = candidate.speedup
+                continue
+            if candidate.predicted_speedup is not None:
+                continue  # projected by the screen
+            product = 1.0
+            for part in _atom_texts(candidate):
+                atom = by_text.get(part)
+                if atom is None:
+                    # An atom with these exact arguments was not in the pilot: the pass's other one.
+                    atom = atoms.get(part.split("(")[0])
+                if atom is None or atom.speedup is None:
+                    if atom is not None and atom.status in (
+                        Status.FAILED,
+                        Status.OVER_QUALITY,
+                        Status.NO_FIT,
+                    ):
+                        candidate.status = Status.SCREENED
+                        candidate.reason = f"{atom.recipe} alone: {atom.status}, {atom.reason}"
+                    break
+                if atom.status in (Status.FAILED, Status.OVER_QUALITY, Status.NO_FIT):
+                    candidate.status = Status.SCREENED
+                    candidate.reason = f"{atom.recipe} alone: {atom.status}, {atom.reason}"
+                    break
+                product *= atom.speedup
+            else:
+                candidate.predicted_speedup = product
+
+    def _pick_pool(self) -> list[Candidate]:
+        ranked = sorted(
+            (c for c in self._open() if c.predicted_speedup is not None),
+            key=lambda c: (-(c.predicted_speedup or 0.0), len(c.passes), c.recipe),
+        )
+        pool = ranked[: self.plan.max_candidates]
+        if len(ranked) > len(pool):
+            cut = pool[-1].predicted_speedup or 0.0
+            for candidate in ranked[len(pool) :]:
+                candidate.status = Status.SCREENED
+                candidate.reason = (
+                    f"predicted {candidate.predicted_speedup:.2f}x, below the {len(pool)} raced "
+                    f"(cut-off {cut:.2f}x)"
+                )
+        for candidate in self._open():
+            if candidate.predicted_speedup is None and candidate not in pool:
+                candidate.status = Status.SCREENED
+                candidate.reason = "no prediction: none of its passes was timed alone"
+        return pool
+
+    def _halve(self, pool: list[Candidate], stage: int) -> list[Candidate]:
+        alive = [c for c in pool if c.status is None]
+        alive.sort(key=lambda c: (-(c.speedup or 0.0), c.recipe))
+        keep = max(1, math.ceil(len(alive) / 2))
+        survivors, dropped = alive[:keep], alive[keep:]
+        floor = survivors[-1].speedup if survivors else None
+        for candidate in dropped:
+            candidate.status = Status.DROPPED
+            candidate.reason = f"round {stage}: {candidate.speedup or 0:.2f}x, the {keep} kept were at least {floor or 0:.2f}x"
+        return survivors
+
+    def _stop(self, why: str, note: str) -> None:
+        self.result.stopped = why
+        self.result.note = note
+        for candidate in self._open():
+            if not candidate.measurements:
+                candidate.status = Status.NOT_TRIED
+                candidate.reason = f"{why}: {note}"
+
+    def best(self) -> Candidate | None:
+        """The fastest measured candidate within the bound so far (the live line's 'best')."""
+        within = [
+            c
+            for c in self.candidates
+            if c.speedup is not None
+            and c.status in (None, Status.DROPPED)
+            and c.last is not None
+            and c.last.ok
+            and self.bound.violation(c.last) is None
+        ]
+        return max(within, key=lambda c: c.speedup or 0.0, default=None)
+
+
+def _atom_texts(candidate: Candidate) -> list[str]:
+    """The recipe's passes as single-pass recipe texts ('prune(0.2)+bf16' -> ['prune(0.2)', 'bf16'])."""
+    parts: list[str] = []
+    depth = 0
+    current = ""
+    for char in candidate.recipe:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "+" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return parts

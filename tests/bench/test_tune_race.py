@@ -1,0 +1,170 @@
+"""The race on a stub timing source: the pilot, the halving, the budget and Ctrl-C."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from bench.tune.candidates import Candidate, Measurement, QualityBound, Status
+from bench.tune.errors import BudgetExpired
+from bench.tune.race import BUDGET, FINISHED, INTERRUPTED, Budget, Race, RacePlan, _atom_texts
+
+BOUND = QualityBound(min_psnr=35.0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class StubSource:
+    """Each recipe's true speed-up and PSNR; every variant-round costs one second of the clock."""
+
+    def __init__(
+        self,
+        truth: dict[str, tuple[float, float]],
+        clock: Clock,
+        *,
+        fail: Sequence[str] = (),
+        raise_at_call: int | None = None,
+        error: type[BaseException] = BudgetExpired,
+    ) -> None:
+        self.truth = truth
+        self.clock = clock
+        self.fail = set(fail)
+        self.calls: list[tuple[tuple[str, ...], int, str]] = []
+        self.raise_at_call = raise_at_call
+        self.error = error
+
+    def measure(self, recipes: Sequence[str], rounds: int, label: str) -> dict[str, Measurement]:
+        self.calls.append((tuple(recipes), rounds, label))
+        if self.raise_at_call is not None and len(self.calls) == self.raise_at_call:
+            raise self.error()
+        self.clock.now += (len(recipes) + 1) * (rounds + 2)
+        out: dict[str, Measurement] = {}
+        for recipe in recipes:
+            if recipe in self.fail:
+                out[recipe] = Measurement(status="nan", reason="NaN in the image")
+                continue
+            speedup, psnr = self.truth[recipe]
+            out[recipe] = Measurement(status="ok", rounds=rounds, speedups=(speedup,) * rounds, psnr_db=psnr)
+        return out
+
+
+def candidates_of(truth: dict[str, tuple[float, float]]) -> list[Candidate]:
+    return [
+        Candidate(recipe, tuple(part.split("(")[0] for part in _atom_texts(Candidate(recipe))))
+        for recipe in truth
+    ]
+
+
+def test_atom_texts_split_only_at_top_level_plus():
+    assert _atom_texts(Candidate("prune(0.2)+int8(components=unet,text_encoder)+compile")) == [
+        "prune(0.2)",
+        "int8(components=unet,text_encoder)",
+        "compile",
+    ]
+
+
+def test_pilot_then_halving_finds_the_fastest_within_the_bound():
+    truth = {
+        "bf16": (2.0, 45.0),
+        "int8": (1.2, 50.0),
+        "prune(0.2)": (1.3, 40.0),
+        "compile": (1.1, 120.0),
+        "bf16+int8": (2.2, 44.0),
+        "prune(0.2)+bf16": (2.7, 38.0),
+        "prune(0.2)+bf16+compile": (3.0, 37.0),
+        "bf16+compile": (2.3, 45.0),
+        "int8+compile": (1.3, 50.0),
+    }
+    clock = Clock()
+    candidates = candidates_of(truth)
+    source = StubSource(truth, clock)
+    result = Race(candidates, source, BOUND, Budget(None, clock), RacePlan(max_candidates=4)).run()
+    assert result.stopped == FINISHED
+    # The pilot timed the four single passes, once each, before any combination.
+    assert source.calls[0] == (("bf16", "int8", "prune(0.2)", "compile"), 1, "pilot")
+    # Predicted = product of the atoms: prune+bf16+compile 2.86, prune+bf16 2.6, bf16+int8 2.4,
+    # bf16+compile 2.2: the four raced; then 2 kept, then 1.
+    raced = source.calls[1][0]
+    assert set(raced) == {"prune(0.2)+bf16+compile", "prune(0.2)+bf16", "bf16+int8", "bf16+compile"}
+    assert [len(call[0]) for call in source.calls[1:]] == [4, 2]
+    assert [call[1] for call in source.calls[1:]] == [2, 4]
+    by_recipe = {c.recipe: c for c in candidates}
+    assert by_recipe["bf16"].status is Status.SCREENED  # predicted 2.0x, below the cut-off
+    assert by_recipe["bf16+int8"].status is Status.DROPPED
+    assert "round 1" in by_recipe["bf16+int8"].reason
+    survivor = [c for c in candidates if c.status is None]
+    assert [c.recipe for c in survivor] == ["prune(0.2)+bf16+compile"]
+    assert survivor[0].speedup == pytest.approx(3.0)
+
+
+def test_an_atom_over_the_bound_screens_out_its_combinations():
+    truth = {"bf16": (2.0, 45.0), "prune(0.3)": (1.5, 20.0), "prune(0.3)+bf16": (3.0, 19.0)}
+    clock = Clock()
+    candidates = candidates_of(truth)
+    Race(candidates, StubSource(truth, clock), BOUND, Budget(None, clock)).run()
+    by_recipe = {c.recipe: c for c in candidates}
+    assert by_recipe["prune(0.3)"].status is Status.OVER_QUALITY
+    assert "PSNR 20.0 dB < 35 dB" in by_recipe["prune(0.3)"].reason
+    assert by_recipe["prune(0.3)+bf16"].status is Status.SCREENED
+    assert "prune(0.3) alone" in by_recipe["prune(0.3)+bf16"].reason
+    assert not by_recipe["prune(0.3)+bf16"].measurements
+
+
+def test_a_failing_atom_is_failed_and_its_combinations_screened():
+    truth = {"fp16": (1.0, 0.0), "int8": (1.4, 50.0), "fp16+int8": (1.0, 0.0)}
+    clock = Clock()
+    candidates = candidates_of(truth)
+    Race(candidates, StubSource(truth, clock, fail=["fp16"]), BOUND, Budget(None, clock)).run()
+    by_recipe = {c.recipe: c for c in candidates}
+    assert by_recipe["fp16"].status is Status.FAILED
+    assert by_recipe["fp16"].reason == "nan: NaN in the image"
+    assert by_recipe["fp16+int8"].status is Status.SCREENED
+
+
+def test_the_budget_stops_before_a_stage_that_would_not_fit():
+    truth = {f"prune(0.{i})": (1.0 + i / 10, 40.0) for i in range(1, 5)}
+    truth.update({f"prune(0.{i})+bf16": (2.0 + i / 10, 40.0) for i in range(1, 5)})
+    truth["bf16"] = (2.0, 45.0)
+    clock = Clock()
+    candidates = candidates_of(truth)
+    # The pilot (5 atoms x 1 round) costs 6 x 3 = 18 s of the stub's clock; round 1 (8 x 2 rounds)
+    # would cost about 9 x 4 x 1 s = 36 s: a 40 s budget leaves 22 s, not enough.
+    source = StubSource(truth, clock)
+    result = Race(candidates, source, BOUND, Budget(40.0, clock), RacePlan(max_candidates=8)).run()
+    assert result.stopped == BUDGET
+    assert "round 1" in result.note and "did not fit" in result.note
+    assert len(source.calls) == 1
+    by_recipe = {c.recipe: c for c in candidates}
+    assert by_recipe["prune(0.4)+bf16"].status is Status.NOT_TRIED
+    assert by_recipe["bf16"].status is None and by_recipe["bf16"].speedup == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(("error", "stopped"), [(BudgetExpired, BUDGET), (KeyboardInterrupt, INTERRUPTED)])
+def test_a_stage_stopped_in_flight_keeps_what_earlier_stages_measured(error, stopped):
+    truth = {"bf16": (2.0, 45.0), "int8": (1.4, 50.0), "bf16+int8": (2.5, 44.0)}
+    clock = Clock()
+    candidates = candidates_of(truth)
+    source = StubSource(truth, clock, raise_at_call=2, error=error)
+    result = Race(candidates, source, BOUND, Budget(None, clock)).run()
+    assert result.stopped == stopped
+    by_recipe = {c.recipe: c for c in candidates}
+    assert by_recipe["bf16"].speedup == pytest.approx(2.0)
+    assert by_recipe["bf16+int8"].status is Status.NOT_TRIED
+    assert by_recipe["bf16+int8"].reason.startswith(stopped)
+
+
+def test_best_so_far_is_the_fastest_within_the_bound():
+    truth = {"bf16": (2.0, 45.0), "int8": (3.0, 20.0)}
+    clock = Clock()
+    candidates = candidates_of(truth)
+    race = Race(candidates, StubSource(truth, clock), BOUND, Budget(None, clock))
+    race.run()
+    best = race.best()
+    assert best is not None and best.recipe == "bf16"
