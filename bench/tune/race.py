@@ -153,9 +153,8 @@ class Race:
 
     def _race(self) -> None:
         atoms = [c for c in self._open() if len(c.passes) == 1]
-        if atoms:
-            if not self._stage("pilot", atoms, self.plan.pilot_rounds):
-                return
+        if atoms and not self._stage("pilot", atoms, self.plan.pilot_rounds):
+            return
         self._predict()
         pool = self._pick_pool()
         rounds = self.plan.first_rounds
