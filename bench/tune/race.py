@@ -275,7 +275,8 @@ class Race:
         floor = survivors[-1].speedup if survivors else None
         for candidate in dropped:
             candidate.status = Status.DROPPED
-            candidate.reason = f"round {stage}: {candidate.speedup or 0:.2f}x, the {keep} kept were at least {floor or 0:.2f}x"
+            speedup = candidate.speedup or 0.0
+            candidate.reason = f"round {stage}: {speedup:.2f}x; the {keep} kept: {floor or 0:.2f}x or more"
         return survivors
 
     def _stop(self, why: str, note: str) -> None:
