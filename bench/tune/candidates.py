@@ -42,6 +42,7 @@ class Measurement:
     build_s: float | None = None
     cache_hit: bool | None = None
     run: str = ""  # the saved run the row is in
+    stage: str = ""  # the race's stage that measured it: pilot, round 1, ..., confirm
 
     @property
     def ok(self) -> bool:
@@ -68,7 +69,8 @@ class Candidate:
     passes: tuple[str, ...] = ()  # the pass names, in recipe order
     status: Status | None = None
     reason: str = ""
-    estimate_mib: float | None = None  # meta-device peak-memory estimate (an upper bound when `estimate_bound`)
+    # The meta-device peak-memory estimate (an upper bound when `estimate_bound`).
+    estimate_mib: float | None = None
     estimate_bound: bool = False  # a quantisation/pruning pass shrinks weights the estimate counts in full
     macs_g: float | None = None  # per generation
     projected_step_ms: float | None = None  # on a GPU profile
