@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from bench.tune.candidates import Candidate, Measurement, QualityBound, Status
@@ -190,6 +190,7 @@ class Race:
             measurement = measured.get(candidate.recipe) or Measurement(
                 status="error", reason="the timing run returned no row for it"
             )
+            measurement = replace(measurement, stage=label)
             candidate.measurements.append(measurement)
             self._judge(candidate, measurement)
         self.events.stage_finished(label, seconds, self.best())
