@@ -86,6 +86,7 @@ class RacePlan:
     first_rounds: int = 2
     growth: int = 2  # rounds multiply by this at each halving
     max_candidates: int = 8  # raced after the pilot
+    confirm_rounds: int = 3  # the winner against the baseline once more, never replayed (reuse.py)
 
 
 @dataclass
@@ -165,6 +166,9 @@ class Race:
             pool = self._halve(pool, stage)
             rounds *= self.plan.growth
             stage += 1
+        best = self.best()
+        if best is not None and self.plan.confirm_rounds:
+            self._stage("confirm", [best], self.plan.confirm_rounds)
 
     # -- one timing stage ---------------------------------------------------------------------
     def _stage(self, label: str, group: list[Candidate], rounds: int) -> bool:

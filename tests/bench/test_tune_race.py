@@ -90,11 +90,13 @@ def test_pilot_then_halving_finds_the_fastest_within_the_bound():
     # The pilot timed the four single passes, once each, before any combination.
     assert source.calls[0] == (("bf16", "int8", "prune(0.2)", "compile"), 1, "pilot")
     # Predicted = product of the atoms: prune+bf16+compile 2.86, prune+bf16 2.6, bf16+int8 2.4,
-    # bf16+compile 2.2: the four raced; then 2 kept, then 1.
+    # bf16+compile 2.2: the four raced.
     raced = source.calls[1][0]
     assert set(raced) == {"prune(0.2)+bf16+compile", "prune(0.2)+bf16", "bf16+int8", "bf16+compile"}
-    assert [len(call[0]) for call in source.calls[1:]] == [4, 2]
-    assert [call[1] for call in source.calls[1:]] == [2, 4]
+    # Then 2 kept, then the one left is confirmed against the baseline once more.
+    assert [len(call[0]) for call in source.calls[1:]] == [4, 2, 1]
+    assert [call[1] for call in source.calls[1:]] == [2, 4, 3]
+    assert source.calls[-1] == (("prune(0.2)+bf16+compile",), 3, "confirm")
     by_recipe = {c.recipe: c for c in candidates}
     assert by_recipe["bf16"].status is Status.SCREENED  # predicted 2.0x, below the cut-off
     assert by_recipe["bf16+int8"].status is Status.DROPPED
@@ -168,3 +170,44 @@ def test_best_so_far_is_the_fastest_within_the_bound():
     race.run()
     best = race.best()
     assert best is not None and best.recipe == "bf16"
+
+
+def test_a_second_search_replays_every_stage_but_the_confirmation():
+    from bench.tune.reuse import ReplayingSource, earlier_measurements
+
+    truth = {"bf16": (2.0, 45.0), "int8": (1.4, 50.0), "bf16+int8": (2.5, 44.0)}
+    clock = Clock()
+    first = candidates_of(truth)
+    Race(first, StubSource(truth, clock), BOUND, Budget(None, clock)).run()
+    saved = [
+        {
+            "recipe": c.recipe,
+            "measurements": [{**vars(m), "speedups": list(m.speedups)} for m in c.measurements],
+        }
+        for c in first
+    ]
+    again = StubSource(truth, clock)
+    replaying = ReplayingSource(again, earlier_measurements(saved))
+    second = candidates_of(truth)
+    Race(second, replaying, BOUND, Budget(None, clock)).run()
+    assert [call[2] for call in again.calls] == ["confirm"]
+    assert replaying.replayed == ["pilot", "round 1", "round 2"]
+    assert [(c.recipe, c.status) for c in second] == [(c.recipe, c.status) for c in first]
+
+
+def test_a_stage_with_a_recipe_not_measured_before_is_timed_again():
+    from bench.tune.reuse import ReplayingSource, earlier_measurements
+
+    truth = {"bf16": (2.0, 45.0), "int8": (1.4, 50.0)}
+    clock = Clock()
+    earlier = earlier_measurements(
+        [
+            {
+                "recipe": "bf16",
+                "measurements": [{"stage": "pilot", "status": "ok", "rounds": 1, "speedups": [2.0]}],
+            }
+        ]
+    )
+    again = StubSource(truth, clock)
+    Race(candidates_of(truth), ReplayingSource(again, earlier), BOUND, Budget(None, clock)).run()
+    assert again.calls[0][2] == "pilot"

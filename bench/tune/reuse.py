@@ -1,0 +1,94 @@
+"""A second `diffbench tune` of the same search replays the first one's timings.
+
+The variant cache already makes every build of a second tune a load. The timings are the rest
+of a search's time (sd15's pilot alone times a dozen variants), so a tune in an output folder
+that holds an answer of the *same search* takes that answer's measurements for the stages it
+would run again, instead of timing them again. The same search means the same key: the suite
+options (model, weights, workload, profile, quality), the device, the machine (CPU name and
+flags), the library versions, and the code of models/, optimize/ and bench/. Anything else and
+nothing is replayed.
+
+What makes the second answer more than a copy: the confirmation stage (race.py) is never
+replayed, so the winner is timed again against the baseline, under today's load, and its
+speed-up includes those rounds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.machine import machine_info
+from bench.tune.candidates import Measurement
+from bench.tune.race import TimingSource
+
+_PACKAGES = ("models", "optimize", "bench")
+_ROOT = Path(__file__).resolve().parents[2]
+# Stages whose measurements are never taken from an earlier answer.
+FRESH_STAGES = frozenset({"confirm"})
+
+
+def code_digest(root: Path = _ROOT) -> str:
+    digest = hashlib.sha256()
+    for package in _PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def search_key(suite_options: Sequence[str], device: str, baseline: str, plan: dict[str, Any]) -> str:
+    """`plan`: the race's own settings (rounds, candidates raced, the passes searched)."""
+    machine = machine_info()
+    parts: dict[str, Any] = {
+        "suite_options": list(suite_options),
+        "plan": plan,
+        "device": device,
+        "baseline": baseline,
+        "cpu": machine["cpu"],
+        "cpu_flags": machine["cpu_flags"],
+        "gpu": machine["gpu"],
+        "versions": machine["versions"],
+        "code": code_digest(),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+class ReplayingSource:
+    """Answers a stage from the earlier answer when it measured every recipe of it in the same
+    stage (the same key makes the same stages with the same rounds); else times it."""
+
+    def __init__(self, source: TimingSource, earlier: dict[tuple[str, str], Measurement]) -> None:
+        self.source = source
+        self.earlier = earlier
+        self.replayed: list[str] = []
+
+    def measure(self, recipes: Sequence[str], rounds: int, label: str) -> dict[str, Measurement]:
+        stage = label.replace("-", " ")
+        if stage not in FRESH_STAGES:
+            found = {recipe: self.earlier.get((stage, recipe)) for recipe in recipes}
+            if all(found.values()):
+                self.replayed.append(stage)
+                return {recipe: m for recipe, m in found.items() if m is not None}
+        return self.source.measure(recipes, rounds, label)
+
+
+def earlier_measurements(candidates: list[dict[str, Any]]) -> dict[tuple[str, str], Measurement]:
+    """(stage, recipe) -> Measurement, from an answer's `candidates` (tune.json)."""
+    fields = set(Measurement.__dataclass_fields__)
+    found: dict[tuple[str, str], Measurement] = {}
+    for candidate in candidates:
+        for raw in candidate.get("measurements") or []:
+            if not isinstance(raw, dict) or not raw.get("stage"):
+                continue
+            values = {key: value for key, value in raw.items() if key in fields}
+            values["speedups"] = tuple(values.get("speedups") or ())
+            try:
+                measurement = Measurement(**values)
+            except TypeError:
+                continue
+            found[(measurement.stage, candidate["recipe"])] = measurement
+    return found
