@@ -15,6 +15,13 @@ from optimize.recipe_syntax import PassCall, Value
 
 _REQUIRED = object()
 
+# Where a pass acts, in the order `diffbench tune` stacks them (bench/tune/space.py): pruning
+# changes the architecture, then the compute dtype is set, then weights are quantised, then a
+# backend runs the result. The passes' own refusals enforce this order; tune uses it to put
+# at most one choice of each stage into a candidate (one pass, or a chain of that stage's passes
+# they accept, like onnx+ort) and to sort the candidates.
+TUNE_STAGES = ("structure", "dtype", "weights", "runtime")
+
 
 @dataclass(frozen=True)
 class Param:
@@ -72,6 +79,13 @@ class Pass(ABC):
     # In the suite's default variant list? Passes whose build takes minutes (exports, compile)
     # are run when asked for by name, so the default `pytest bench/` stays a few minutes.
     in_default_suite: ClassVar[bool] = True
+    # Where `diffbench tune` searches this pass: one of TUNE_STAGES, or None when tune never
+    # proposes it (the fp32 baseline is what candidates are compared against; lora-fuse needs
+    # the user's own adapters).
+    tune_stage: ClassVar[str | None] = None
+    # The argument sets tune tries (keyword arguments of the pass; `{}` is its defaults). Each
+    # is bound like recipe text, so a bad one is refused like a user's recipe would be.
+    tune_grid: ClassVar[tuple[dict[str, Value], ...]] = ({},)
 
     def __init__(self, **arguments: Any) -> None:
         self.arguments = arguments

@@ -23,6 +23,10 @@ class Compile(Pass):
         Param("dynamic", bool, False),
     )
     output_format = COMPILED_FORMAT
+    # The default mode only: max-autotune-no-cudagraphs benchmarks kernel choices on top of a
+    # build that is already about a minute per graph on a CPU, and reduce-overhead (CUDA graphs)
+    # is refused everywhere but CUDA; both stay a recipe away for a user who asks.
+    tune_stage = "runtime"
 
     def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
         for step in earlier:

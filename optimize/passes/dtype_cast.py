@@ -57,6 +57,7 @@ class Fp16(_DtypeCast):
     summary = "every component cast to float16"
     dtype = torch.float16
     sets_dtype = torch.float16
+    tune_stage = "dtype"  # no arguments: the default grid ({},) is the pass itself
 
 
 @register
@@ -65,6 +66,7 @@ class Bf16(_DtypeCast):
     summary = "every component cast to bfloat16"
     dtype = torch.bfloat16
     sets_dtype = torch.bfloat16
+    tune_stage = "dtype"
 
     def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
         if device.type == "cuda":

@@ -98,6 +98,9 @@ class Onnx(RuntimePass):
         Param("opset", int, 17, low=13, high=25),
     )
     output_format = ONNX_FORMAT
+    # The defaults (legacy exporter, opset 17): exporter and opset choose how the graph is
+    # written, not what runs it, and `ort`/`ort-int8`/`trt` on their own export the same way.
+    tune_stage = "runtime"
 
     def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
         return (
@@ -122,6 +125,11 @@ class Ort(RuntimePass):
         Param("precision", str, "fp32", choices=("fp32", "fp16")),
     )
     output_format = ONNX_FORMAT
+    # fp32 and fp16: a dtype pass cannot precede an export (torch_pass_clash), so precision=fp16
+    # is the only half-precision ONNX Runtime candidate on a GPU (refused on a CPU, with why).
+    # Provider and optimisation level stay auto / all: the device's own provider, fully optimised.
+    tune_stage = "runtime"
+    tune_grid = ({}, {"precision": "fp16"})
 
     def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
         reason = (

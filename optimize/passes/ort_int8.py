@@ -43,6 +43,10 @@ class OrtInt8(RuntimePass):
         Param("steps", int, 4, low=0, high=51),
     )
     output_format = ONNX_FORMAT
+    # Both modes with the default ops (MatMul/Gemm: quantising Conv makes the UNet slower on a
+    # CPU, docs/results) and the default calibration recording for static.
+    tune_stage = "runtime"
+    tune_grid = ({}, {"mode": "static"})
 
     def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
         return (

@@ -76,6 +76,11 @@ class Prune(Pass):
         Param("recover", int, 0),
     )
     output_format = PRUNED_FORMAT
+    # tune varies the ratio alone (magnitude importance, the UNet, no recovery): taylor needs
+    # backward passes and recover=N distillation steps, minutes more build per candidate; the
+    # UNet is the component every denoising step runs.
+    tune_stage = "structure"
+    tune_grid = ({"ratio": 0.1}, {"ratio": 0.2}, {"ratio": 0.3})
 
     def __init__(self, **arguments: Any) -> None:
         super().__init__(**arguments)

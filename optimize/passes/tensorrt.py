@@ -43,6 +43,11 @@ class TensorRT(RuntimePass):
         Param("max_batch", int, 4, low=0, high=65),
     )
     output_format = ONNX_FORMAT
+    # fp16 (the default) and int8, the reduced precisions TensorRT is used for; int8 needs the
+    # Q/DQ graph of ort-int8(mode=static) before it, a chain tune finds within the runtime stage.
+    # The shape profile keeps its defaults (sides 256..1024, batch up to 4).
+    tune_stage = "runtime"
+    tune_grid = ({}, {"precision": "int8"})
 
     def unsupported_reason(self, device: torch.device, earlier: list[Pass]) -> str | None:
         reason = (

@@ -35,6 +35,12 @@ class QuantisationPass(Pass):
     library: ClassVar[str]
     bits: ClassVar[int]
     output_format = QUANTISED_FORMAT
+    # int8, int8wo, bnb8 and nf4 are searched with their defaults (the UNet's Linear layers).
+    # `layers` takes Linear groups only (selection.LAYER_GROUPS: linear, attention, ff; no conv),
+    # and attention or ff alone quantise a subset of what `linear` does, so they add builds
+    # without a different kind of candidate. bnb8 keeps threshold=6 (threshold=0 drops its
+    # outlier handling, the accuracy LLM.int8 is for).
+    tune_stage: ClassVar[str | None] = "weights"
     params: ClassVar[tuple[Param, ...]] = (
         Param("components", str, default="unet"),
         Param("layers", str, default="linear"),
