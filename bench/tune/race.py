@@ -33,10 +33,13 @@ from typing import Protocol
 
 from bench.tune.candidates import Candidate, Measurement, QualityBound, Status
 from bench.tune.errors import BudgetExpired
+from bench.tune.space import combination_of
 
 FINISHED = "finished"
 BUDGET = "budget"
 INTERRUPTED = "interrupted"
+# An atom with one of these statuses takes its combinations out of the race.
+_LOST = (Status.FAILED, Status.OVER_QUALITY, Status.NO_FIT)
 
 
 class TimingSource(Protocol):
@@ -219,38 +222,34 @@ class Race:
 
     def _predict(self) -> None:
         """A combination's predicted speed-up: its projection where the screen made one, else the
-        product of its atoms' pilot speed-ups; a combination with a failed or over-bound atom is
-        screened out, with that atom's reason."""
-        atoms = {c.passes[0]: c for c in self.candidates if len(c.passes) == 1}
-        by_text = {c.recipe: c for c in self.candidates if len(c.passes) == 1}
+        product of its atoms' pilot speed-ups (space.combination_of says which atoms); one with a
+        failed or over-bound atom is screened out with that atom's reason."""
+        singles = [c for c in self.candidates if len(c.passes) == 1 and c.status is not Status.REFUSED]
         for candidate in self._open():
             if candidate.measurements:
                 candidate.predicted_speedup = candidate.speedup
                 continue
             if candidate.predicted_speedup is not None:
                 continue  # projected by the screen
-            product = 1.0
-            for part in _atom_texts(candidate):
-                atom = by_text.get(part)
-                if atom is None:
-                    # An atom with these exact arguments was not in the pilot: the pass's other one.
-                    atom = atoms.get(part.split("(")[0])
-                if atom is None or atom.speedup is None:
-                    if atom is not None and atom.status in (
-                        Status.FAILED,
-                        Status.OVER_QUALITY,
-                        Status.NO_FIT,
-                    ):
-                        candidate.status = Status.SCREENED
-                        candidate.reason = f"{atom.recipe} alone: {atom.status}, {atom.reason}"
-                    break
-                if atom.status in (Status.FAILED, Status.OVER_QUALITY, Status.NO_FIT):
-                    candidate.status = Status.SCREENED
-                    candidate.reason = f"{atom.recipe} alone: {atom.status}, {atom.reason}"
-                    break
-                product *= atom.speedup
-            else:
-                candidate.predicted_speedup = product
+            parts = combination_of(candidate, singles)
+            if parts is None:
+                candidate.status = Status.SCREENED
+                candidate.reason = (
+                    "no prediction: its speed-up is no product of single passes' (two passes of one "
+                    "stage, or a pass that runs only after another)"
+                )
+                continue
+            lost = next((atom for atom in parts if atom.status in _LOST), None)
+            if lost is not None:
+                candidate.status = Status.SCREENED
+                candidate.reason = f"{lost.recipe} alone: {lost.status}, {lost.reason}"
+                continue
+            untimed = next((atom for atom in parts if atom.speedup is None), None)
+            if untimed is not None:
+                candidate.status = Status.SCREENED
+                candidate.reason = f"no prediction: {untimed.recipe} was not timed alone"
+                continue
+            candidate.predicted_speedup = math.prod(atom.speedup or 0.0 for atom in parts)
 
     def _pick_pool(self) -> list[Candidate]:
         ranked = sorted(
@@ -304,22 +303,3 @@ class Race:
             and self.bound.violation(c.last) is None
         ]
         return max(within, key=lambda c: c.speedup or 0.0, default=None)
-
-
-def _atom_texts(candidate: Candidate) -> list[str]:
-    """The recipe's passes as single-pass recipe texts ('prune(0.2)+bf16' -> ['prune(0.2)', 'bf16'])."""
-    parts: list[str] = []
-    depth = 0
-    current = ""
-    for char in candidate.recipe:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "+" and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return parts

@@ -8,7 +8,8 @@ import pytest
 
 from bench.tune.candidates import Candidate, Measurement, QualityBound, Status
 from bench.tune.errors import BudgetExpired
-from bench.tune.race import BUDGET, FINISHED, INTERRUPTED, Budget, Race, RacePlan, _atom_texts
+from bench.tune.race import BUDGET, FINISHED, INTERRUPTED, Budget, Race, RacePlan
+from optimize import parse_recipe
 
 BOUND = QualityBound(min_psnr=35.0)
 
@@ -56,18 +57,7 @@ class StubSource:
 
 
 def candidates_of(truth: dict[str, tuple[float, float]]) -> list[Candidate]:
-    return [
-        Candidate(recipe, tuple(part.split("(")[0] for part in _atom_texts(Candidate(recipe))))
-        for recipe in truth
-    ]
-
-
-def test_atom_texts_split_only_at_top_level_plus():
-    assert _atom_texts(Candidate("prune(0.2)+int8(components=unet,text_encoder)+compile")) == [
-        "prune(0.2)",
-        "int8(components=unet,text_encoder)",
-        "compile",
-    ]
+    return [Candidate(recipe, tuple(p.name for p in parse_recipe(recipe).passes)) for recipe in truth]
 
 
 def test_pilot_then_halving_finds_the_fastest_within_the_bound():
@@ -211,3 +201,12 @@ def test_a_stage_with_a_recipe_not_measured_before_is_timed_again():
     again = StubSource(truth, clock)
     Race(candidates_of(truth), ReplayingSource(again, earlier), BOUND, Budget(None, clock)).run()
     assert again.calls[0][2] == "pilot"
+
+
+def test_a_chain_within_one_stage_is_not_predicted_by_a_product():
+    truth = {"onnx": (1.2, 120.0), "ort": (1.7, 120.0), "onnx+ort": (1.7, 120.0)}
+    clock = Clock()
+    candidates = candidates_of(truth)
+    Race(candidates, StubSource(truth, clock), BOUND, Budget(None, clock)).run()
+    chain = {c.recipe: c for c in candidates}["onnx+ort"]
+    assert chain.status is Status.SCREENED and "no product" in chain.reason
