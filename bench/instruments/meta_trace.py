@@ -72,9 +72,12 @@ class _EstimateMacs:
         return None
 
 
-def workload_estimate(pipeline: DiffusionPipeline, workload: Workload) -> PipelineEstimate:
+def workload_estimate(
+    pipeline: DiffusionPipeline, workload: Workload, dtype: torch.dtype | None = None
+) -> PipelineEstimate:
     """The memory estimate of one generation of `workload`: the variant's own modules (pruned
-    shapes, cast dtypes) traced with meta weights."""
+    shapes, cast dtypes) traced with meta weights; `dtype` recasts every floating weight as a
+    dtype pass would (tune's screen estimates a recipe from its unbuilt source model so)."""
     return estimate_pipeline(
         pipeline.components,
         workload.width,
@@ -82,6 +85,7 @@ def workload_estimate(pipeline: DiffusionPipeline, workload: Workload) -> Pipeli
         workload.steps,
         batch=workload.batch,
         guidance=workload.guidance,
+        dtype=dtype,
     )
 
 
