@@ -12,7 +12,7 @@ import reports
 from reports.cli import build_parser, command_modules
 
 COMMANDS = {"beforeafter", "checkpoints", "compare", "delta", "family", "fits", "gate", "html", "plots",
-            "recommend", "sweep", "table", "webui"}  # fmt: skip
+            "recommend", "sweep", "table", "tune", "webui"}  # fmt: skip
 
 
 def test_every_command_module_is_found_and_only_those() -> None:
