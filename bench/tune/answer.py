@@ -222,6 +222,8 @@ class TuneAnswer:
     note: str = ""  # how it stopped, in words (the stage the budget did not fit, ...)
     stages: list[Sequence[Any]] = field(default_factory=list)  # (label, candidates, rounds, seconds)
     winner: Candidate | None = None
+    # Which search this answers (reuse.search_key): a later tune with the same key replays its stages.
+    search_key: str | None = None
 
     def __post_init__(self) -> None:
         if self.stopped not in STOPPED:
@@ -271,6 +273,7 @@ def answer_document(folder: Path, answer: TuneAnswer) -> dict[str, Any]:
         "stages": [dict(zip(STAGE_KEYS, stage, strict=True)) for stage in answer.stages],
         "runs": [_relative(run, folder) for run in answer.runs],
         "candidates": [candidate_record(c) for c in table_order(answer.candidates)],
+        "search_key": answer.search_key,
         "winner": None if answer.winner is None else answer.winner.recipe,
         "winner_line": answer.winner_line,
         "conclusion": answer.conclusion,

@@ -129,6 +129,7 @@ class Race:
         budget: Budget,
         plan: RacePlan = RacePlan(),
         events: RaceEvents | None = None,
+        baseline: str = "fp32",
     ) -> None:
         self.candidates = candidates
         self.by_recipe = {c.recipe: c for c in candidates}
@@ -139,6 +140,9 @@ class Race:
         self.events = events or _Silent()
         self.cost = _CostModel()
         self.result = RaceResult(stopped=FINISHED)
+        self.baseline = baseline
+        # The baseline's own row of each stage (its seconds per generation, for the answer).
+        self.baseline_measurements: list[Measurement] = []
 
     # -- the whole race ------------------------------------------------------------------------
     def run(self) -> RaceResult:
@@ -193,6 +197,8 @@ class Race:
         seconds = self.budget.clock() - started
         self.cost.learn(len(group), rounds, seconds)
         self.result.stages.append((label, len(group), rounds, seconds))
+        if self.baseline in measured:
+            self.baseline_measurements.append(measured[self.baseline])
         for candidate in group:
             measurement = measured.get(candidate.recipe) or Measurement(
                 status="error", reason="the timing run returned no row for it"

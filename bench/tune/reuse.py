@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import machine_info
+from bench.tune.answer import FILE_NAME, measurement_from_record
 from bench.tune.candidates import Measurement
 from bench.tune.race import TimingSource
 
@@ -78,17 +79,28 @@ class ReplayingSource:
 
 def earlier_measurements(candidates: list[dict[str, Any]]) -> dict[tuple[str, str], Measurement]:
     """(stage, recipe) -> Measurement, from an answer's `candidates` (tune.json)."""
-    fields = set(Measurement.__dataclass_fields__)
     found: dict[tuple[str, str], Measurement] = {}
     for candidate in candidates:
         for raw in candidate.get("measurements") or []:
             if not isinstance(raw, dict) or not raw.get("stage"):
                 continue
-            values = {key: value for key, value in raw.items() if key in fields}
-            values["speedups"] = tuple(values.get("speedups") or ())
             try:
-                measurement = Measurement(**values)
-            except TypeError:
-                continue
+                measurement = measurement_from_record(raw)
+            except (TypeError, ValueError):
+                continue  # a hand-edited or older record: time that stage again
             found[(measurement.stage, candidate["recipe"])] = measurement
     return found
+
+
+def earlier_answer(folder: Path, key: str) -> dict[tuple[str, str], Measurement]:
+    """The measurements of `folder`'s tune.json when it answers the same search; else none.
+    A damaged file is no reason to stop: it is read as no answer (search.py sets it aside)."""
+    path = folder / FILE_NAME
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(document, dict) or document.get("search_key") != key:
+        return {}
+    candidates = document.get("candidates")
+    return earlier_measurements(candidates) if isinstance(candidates, list) else {}
