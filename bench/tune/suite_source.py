@@ -34,6 +34,10 @@ STOP_GRACE_S = 10.0  # after SIGTERM, before SIGKILL
 LOG_TAIL_LINES = 3  # of the suite's output, in the error of a run that saved nothing
 
 
+# The suite refused its options: the plugin exits 2 on a bad suite option, pytest 4 on a usage error.
+EXIT_BAD_OPTIONS = (2, 4)
+
+
 @dataclass
 class SuiteTimingSource:
     """`suite_options`: the model, weights, workload, profile and quality options as the user gave
@@ -64,11 +68,18 @@ class SuiteTimingSource:
         log_start = log.stat().st_size if log is not None and log.exists() else 0
         returncode = self._run(suite_command(self._options(variants, rounds), self.storage, name), log, label)
         saved = set(self.storage.rglob(f"*_{name}.json")) - before
-        if not saved:
+        if not saved and returncode in EXIT_BAD_OPTIONS:
             raise TuneError(
                 f"the suite run {name!r} saved no results (pytest exit status {returncode})"
                 + _log_tail(log, log_start)
             )
+        if not saved:
+            # The run died (the kernel's OOM killer, a crash in a library): every variant of it
+            # is a failed row with the reason, and the search goes on without them.
+            reason = f"the suite run {name!r} ended without saving (exit status {returncode})" + _log_tail(
+                log, log_start
+            )
+            return {recipe: Measurement(status="error", reason=reason) for recipe in variants}
         newest = max(saved, key=lambda path: (path.stat().st_mtime, path.name))
         return read_measurements(newest, variants, self.baseline)
 

@@ -117,6 +117,16 @@ def test_a_run_that_saves_nothing_is_one_line_with_the_log_tail(tmp_path: Path) 
     assert "\n" not in str(error.value) and "tune-bad.log" in str(error.value)
 
 
+def test_a_run_that_dies_makes_failed_rows_and_the_search_goes_on(tmp_path: Path, monkeypatch) -> None:
+    # A suite killed mid-run (the kernel's OOM killer: exit status -9) saves nothing; that is a
+    # failure of the stage's variants, not bad input.
+    source = SuiteTimingSource(suite_options=["--model", "tiny-sd"], storage=tmp_path / "runs")
+    monkeypatch.setattr(SuiteTimingSource, "_run", lambda self, command, log, label: -9)
+    measured = source.measure(["bf16", "int8"], rounds=1, label="killed")
+    assert set(measured) == {"fp32", "bf16", "int8"}
+    assert all(m.status == "error" and "exit status -9" in m.reason for m in measured.values())
+
+
 # -- reading a saved run ------------------------------------------------------------------------
 
 
