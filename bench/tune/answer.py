@@ -41,7 +41,7 @@ TABLE_ORDER: tuple[Status, ...] = (
 )
 MEASURED = (Status.WINNER, Status.PARETO, Status.SLOWER, Status.DROPPED)
 # Refused candidates sharing a reason are folded into one line once there are more than this.
-FOLD_REFUSED_AFTER = 5
+FOLD_AFTER = 5
 
 
 # --- the decision --------------------------------------------------------------------------------
@@ -389,10 +389,13 @@ TABLE_HEADER = ("status", "recipe", "speed-up", "quality", "peak RAM / VRAM", "r
 
 
 def format_table(answer: TuneAnswer) -> str:
-    """Every candidate as a plain-text table for the terminal, in `table_order`; refused ones that
-    share a reason are one line each reason when there are many."""
-    rows = [_table_row(c, answer) for c in table_order(answer.candidates) if c.status != Status.REFUSED]
-    rows += _refused_rows([c for c in answer.candidates if c.status == Status.REFUSED])
+    """Every candidate as a plain-text table for the terminal, in `table_order`; screened-out and
+    refused ones that share a reason are one line each reason when there are many."""
+    folded = (Status.SCREENED, Status.REFUSED)
+    ordered = table_order(answer.candidates)
+    rows = [_table_row(c, answer) for c in ordered if c.status not in folded]
+    for status in folded:
+        rows += _folded_rows(status, [c for c in ordered if c.status == status])
     # The last column (the reason) is left ragged: padding it would only add trailing blanks.
     widths = [max(len(row[i]) for row in [TABLE_HEADER, *rows]) for i in range(len(TABLE_HEADER))]
     rule = tuple("-" * width for width in widths)
@@ -428,17 +431,22 @@ def _speedup_text(candidate: Candidate) -> str:
     return _times(candidate.speedup) + (f" ± {iqr:.2f}" if iqr is not None else "")
 
 
-def _refused_rows(refused: list[Candidate]) -> list[tuple[str, ...]]:
-    status = Status.REFUSED.value
-    if len(refused) <= FOLD_REFUSED_AFTER:
-        return [(status, c.recipe, "", "", "", c.reason) for c in refused]
+def _folded_rows(status: Status, group: list[Candidate]) -> list[tuple[str, ...]]:
+    """One row per candidate; past FOLD_AFTER, one per reason: "N recipes" in the recipe
+    column (its width stays the recipes'), the first few named after the reason."""
+    if len(group) <= FOLD_AFTER:
+        return [(status.value, c.recipe, "", "", "", c.reason) for c in group]
     by_reason: dict[str, list[str]] = defaultdict(list)
-    for candidate in refused:
+    for candidate in group:
         by_reason[candidate.reason].append(candidate.recipe)
     rows = []
     for reason, recipes in by_reason.items():
-        named = recipes[0] if len(recipes) == 1 else f"{len(recipes)} recipes: {_first_few(recipes)}"
-        rows.append((status, named, "", "", "", reason))
+        if len(recipes) == 1:
+            rows.append((status.value, recipes[0], "", "", "", reason))
+        else:
+            rows.append(
+                (status.value, f"{len(recipes)} recipes", "", "", "", f"{reason} ({_first_few(recipes)})")
+            )
     return rows
 
 

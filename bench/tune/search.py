@@ -37,6 +37,7 @@ from optimize.passes.registry import emulation_note, pass_class
 # free at the start; beyond it each is reloaded from the variant cache before its round.
 RESIDENT_SHARE = 0.6
 EXIT_INTERRUPTED = 130
+POSTFIX_CHARS = 70
 
 
 @dataclass
@@ -60,6 +61,11 @@ class _Progress:
 
     def stage_started(self, label: str, recipes: Sequence[str], rounds: int) -> None:
         self.bar.set_description(f"tune: {label}, {len(recipes)} candidates x {rounds} rounds")
+
+    def suite_line(self, line: str) -> None:
+        """The suite's latest progress line, as the bar's postfix (what runs now within the stage)."""
+        text = line.removeprefix("[diffbench] ")
+        self.bar.set_postfix_str(text if len(text) <= POSTFIX_CHARS else text[: POSTFIX_CHARS - 3] + "...")
 
     def stage_finished(self, label: str, seconds: float, best: Candidate | None) -> None:
         self.bar.update(1)
@@ -144,6 +150,7 @@ class Search:
         atoms = sum(1 for c in candidates if c.status is None and len(c.passes) == 1)
         stages = (1 if atoms else 0) + max(1, (s.max_candidates - 1).bit_length())
         progress = _Progress(stages)
+        source.on_progress = progress.suite_line
         self.race = Race(candidates, timing, s.bound, budget, self.plan, progress, baseline=BASELINE)
         try:
             result = self.race.run()

@@ -19,8 +19,10 @@ import os
 import re
 import signal
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -29,6 +31,7 @@ from bench.studies.runner import ROOT, suite_command
 from bench.tune.candidates import Measurement
 from bench.tune.errors import BudgetExpired, TuneError
 
+PROGRESS_PREFIX = "[diffbench] "  # bench/progress.py's lines
 INTERLEAVE_FLAGS = {"resident": "--interleave", "reload": "--interleave-reload"}
 STOP_GRACE_S = 10.0  # after SIGTERM, before SIGKILL
 LOG_TAIL_LINES = 3  # of the suite's output, in the error of a run that saved nothing
@@ -48,6 +51,9 @@ class SuiteTimingSource:
     baseline: str = "fp32"
     interleave: str = "resident"  # or "reload": each variant reloaded before its round
     timeout_s: float | None = None  # per benchmark (the suite's --timeout)
+    # Each of the suite's progress lines ("[diffbench] bf16-256x256-...: round 1 of 2 (8.1 s)"), as
+    # it is printed: the search's live line within a stage.
+    on_progress: Callable[[str], None] | None = None
     warmup: int = 1
     deadline: float | None = None  # a time.monotonic() value; past it the run is stopped
     quiet: bool = True  # the suite's output to a log file instead of the terminal
@@ -104,6 +110,9 @@ class SuiteTimingSource:
         return self.log if self.log is not None else self.storage / f"{name}.log"
 
     def _run(self, command: list[str], log: Path | None, label: str) -> int:
+        # Not quiet (-q): the suite prints a line per phase of each variant, which goes to the log
+        # and, through on_progress, to the search's live line.
+        command = [part for part in command if part != "-q"]
         output: IO[str] | None = None
         if log is not None:
             log.parent.mkdir(parents=True, exist_ok=True)
@@ -113,19 +122,37 @@ class SuiteTimingSource:
                 command,
                 cwd=ROOT,
                 env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                stdout=output,
-                stderr=subprocess.STDOUT if output is not None else None,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 text=True,
+                errors="replace",
                 start_new_session=True,  # a group of its own: stopped whole, and Ctrl-C is ours to pass on
             )
+            relay = threading.Thread(target=self._relay, args=(process, output), daemon=True)
+            relay.start()
             try:
                 return self._wait(process, label)
             except BaseException:  # BudgetExpired, KeyboardInterrupt: the child must not outlive us
                 stop_process_group(process)
                 raise
+            finally:
+                relay.join(timeout=STOP_GRACE_S)
         finally:
             if output is not None:
                 output.close()
+
+    def _relay(self, process: subprocess.Popen[str], output: IO[str] | None) -> None:
+        """The child's output line by line: to the log (or our own stdout when not quiet), and its
+        progress lines to on_progress."""
+        assert process.stdout is not None
+        for line in process.stdout:
+            if output is not None:
+                output.write(line)
+                output.flush()
+            else:
+                sys.stdout.write(line)
+            if self.on_progress is not None and line.startswith(PROGRESS_PREFIX):
+                self.on_progress(line.strip())
 
     def _wait(self, process: subprocess.Popen[str], label: str) -> int:
         if self.deadline is None:

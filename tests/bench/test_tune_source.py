@@ -42,8 +42,10 @@ def _no_children_left() -> bool:
 @pytest.fixture(scope="module")
 def pilot(tmp_path_factory: pytest.TempPathFactory):
     tmp_path = tmp_path_factory.mktemp("tune-source")
-    source = _source(tmp_path)
+    lines: list[str] = []
+    source = _source(tmp_path, on_progress=lines.append)
     measured = source.measure(["bf16", "int8", UNSUPPORTED], rounds=2, label="pilot 1")
+    source.progress_seen = lines  # type: ignore[attr-defined]
     return source, measured
 
 
@@ -80,6 +82,15 @@ def test_quiet_output_goes_to_a_log(pilot) -> None:
     source, _ = pilot
     log = source.storage / "tune-pilot-1.log"
     assert "passed" in log.read_text()
+
+
+def test_the_suites_progress_lines_reach_the_search_as_they_come(pilot) -> None:
+    source, _ = pilot
+    lines = source.progress_seen
+    assert lines and all(line.startswith("[diffbench] ") for line in lines)
+    # A line per phase of each variant: the interleaved rounds of bf16 among them.
+    assert any("bf16" in line and "round" in line for line in lines)
+    assert all(line in (source.storage / "tune-pilot-1.log").read_text() for line in lines)
 
 
 def test_a_deadline_already_past_starts_nothing(tmp_path: Path) -> None:
