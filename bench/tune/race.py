@@ -103,21 +103,39 @@ class RaceResult:
 
 @dataclass
 class _CostModel:
-    """Seconds per variant-round seen so far: a stage of n variants (plus the baseline) at r
-    rounds costs about (n + 1) x (r + overhead) x this. The overhead (load, first call, warm-up)
-    counts as two rounds."""
+    """What a stage will cost, learnt from the stages before it.
+
+    Timing: seconds per variant-round, where a stage of n variants (plus the baseline) at r rounds
+    is (n + 1) x (r + 2) units (the 2: the load or first call, and the warm-up before the rounds).
+    Builds apart: a stage's build seconds (its rows' `build_s` where the variant was not in the
+    cache) are taken out before learning, and a candidate never built before is guessed to take
+    the sum of its passes' builds alone (the pilot built each). A stage answered in under a second
+    was replayed from an earlier answer (reuse.py): it teaches nothing.
+    """
 
     per_unit: float | None = None
     OVERHEAD_ROUNDS = 2
+    REPLAYED_S = 1.0
 
     def units(self, variants: int, rounds: int) -> int:
         return (variants + 1) * (rounds + self.OVERHEAD_ROUNDS)
 
-    def guess(self, variants: int, rounds: int) -> float | None:
-        return None if self.per_unit is None else self.per_unit * self.units(variants, rounds)
+    def guess(self, variants: int, rounds: int, builds_s: float = 0.0) -> float | None:
+        if self.per_unit is None:
+            return None
+        return self.per_unit * self.units(variants, rounds) + builds_s
 
-    def learn(self, variants: int, rounds: int, seconds: float) -> None:
-        self.per_unit = seconds / self.units(variants, rounds)
+    def learn(self, variants: int, rounds: int, seconds: float, builds_s: float) -> None:
+        if seconds < self.REPLAYED_S:
+            return
+        self.per_unit = max(seconds - builds_s, 0.0) / self.units(variants, rounds)
+
+
+def built_seconds(measurement: Measurement) -> float:
+    """The build inside this measurement's run (0 when the variant came from the cache)."""
+    if measurement.cache_hit is False and measurement.build_s is not None:
+        return measurement.build_s
+    return 0.0
 
 
 class Race:
@@ -168,7 +186,7 @@ class Race:
         rounds = self.plan.first_rounds
         stage = 1
         while len(pool) > 1:
-            if not self._stage(f"round {stage}", pool, rounds):
+            if not self._stage(f"round {stage}", pool, rounds, shrink=True):
                 return
             pool = self._halve(pool, stage)
             rounds *= self.plan.growth
@@ -178,11 +196,21 @@ class Race:
             self._stage("confirm", [best], self.plan.confirm_rounds)
 
     # -- one timing stage ---------------------------------------------------------------------
-    def _stage(self, label: str, group: list[Candidate], rounds: int) -> bool:
-        """Time `group`; False when the budget stops the race before the stage starts."""
+    def _stage(self, label: str, group: list[Candidate], rounds: int, *, shrink: bool = False) -> bool:
+        """Time `group`; False when the budget stops the race before the stage starts. With
+        `shrink`, a stage that would not fit races the best of `group` (it is in rank order) that
+        do, and the rest leave the race with that reason."""
         remaining = self.budget.remaining()
-        guess = self.cost.guess(len(group), rounds)
-        if remaining is not None and (remaining <= 0 or (guess is not None and guess > remaining)):
+        fitted = len(group)
+        while (
+            remaining is not None
+            and shrink
+            and fitted > 1
+            and not self._fits(group[:fitted], rounds, remaining)
+        ):
+            fitted -= 1
+        if remaining is not None and (remaining <= 0 or not self._fits(group[:fitted], rounds, remaining)):
+            guess = self._guess(group, rounds)
             wanted = f"~{guess / 60:.1f} min" if guess is not None else "its time"
             self._stop(
                 BUDGET,
@@ -190,12 +218,19 @@ class Race:
                 f"{max(remaining, 0) / 60:.1f} min left of the budget",
             )
             return False
+        if fitted < len(group):
+            for candidate in group[fitted:]:
+                left_out = f"{label}: left out to fit the budget (the {fitted} best ranked were raced)"
+                candidate.status = Status.DROPPED if candidate.measurements else Status.NOT_TRIED
+                candidate.reason = left_out
+            group = group[:fitted]
         recipes = [c.recipe for c in group]
         self.events.stage_started(label, recipes, rounds)
         started = self.budget.clock()
         measured = self.source.measure(recipes, rounds, label.replace(" ", "-"))
         seconds = self.budget.clock() - started
-        self.cost.learn(len(group), rounds, seconds)
+        builds = sum(built_seconds(m) for m in measured.values())
+        self.cost.learn(len(group), rounds, seconds, builds)
         self.result.stages.append((label, len(group), rounds, seconds))
         if self.baseline in measured:
             self.baseline_measurements.append(measured[self.baseline])
@@ -208,6 +243,22 @@ class Race:
             self._judge(candidate, measurement)
         self.events.stage_finished(label, seconds, self.best())
         return True
+
+    def _fits(self, group: list[Candidate], rounds: int, remaining: float) -> bool:
+        guess = self._guess(group, rounds)
+        return guess is None or guess <= remaining
+
+    def _guess(self, group: list[Candidate], rounds: int) -> float | None:
+        return self.cost.guess(len(group), rounds, sum(self._build_guess(c) for c in group))
+
+    def _build_guess(self, candidate: Candidate) -> float:
+        """0 for a candidate built before (a load, counted in the timing's overhead); else the
+        sum of its passes' builds alone."""
+        if candidate.measurements:
+            return 0.0
+        singles = [c for c in self.candidates if len(c.passes) == 1 and c.measurements]
+        parts = combination_of(candidate, singles) or ()
+        return sum(max((built_seconds(m) for m in atom.measurements), default=0.0) for atom in parts)
 
     def _judge(self, candidate: Candidate, measurement: Measurement) -> None:
         if not measurement.ok:

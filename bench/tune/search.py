@@ -90,7 +90,11 @@ class _MemoryAwareSource:
 
     def measure(self, recipes: Sequence[str], rounds: int, label: str) -> dict[str, Measurement]:
         together = sum(self.estimates.get(r, self.estimates.get(BASELINE, 0.0)) for r in (BASELINE, *recipes))
-        self.source.interleave = "resident" if together <= self.limit_mib else "reload"
+        resident = together <= self.limit_mib
+        self.source.interleave = "resident" if resident else "reload"
+        # Reloaded, every round already follows an untimed generation of its own: a warm-up on
+        # top would only cost time.
+        self.source.warmup = 1 if resident else 0
         return self.source.measure(recipes, rounds, label)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import ClassVar
 
 import pytest
 
@@ -120,22 +122,64 @@ def test_a_failing_atom_is_failed_and_its_combinations_screened():
     assert by_recipe["fp16+int8"].status is Status.SCREENED
 
 
-def test_the_budget_stops_before_a_stage_that_would_not_fit():
+def test_the_budget_shrinks_a_round_to_what_fits_then_stops():
     truth = {f"prune(0.{i})": (1.0 + i / 10, 40.0) for i in range(1, 5)}
     truth.update({f"prune(0.{i})+bf16": (2.0 + i / 10, 40.0) for i in range(1, 5)})
     truth["bf16"] = (2.0, 45.0)
     clock = Clock()
     candidates = candidates_of(truth)
-    # The pilot (5 atoms x 1 round) costs 6 x 3 = 18 s of the stub's clock; round 1 (8 x 2 rounds)
-    # would cost about 9 x 4 x 1 s = 36 s: a 40 s budget leaves 22 s, not enough.
+    # The pilot (5 atoms x 1 round) costs 6 x 3 = 18 s of the stub's clock: 1 s per unit. Round 1
+    # of 8 at 2 rounds would cost 9 x 4 = 36 s; 22 s are left, so the 4 best predicted are raced
+    # (5 x 4 = 20 s); round 2 (2 x 4 rounds: 3 x 6 = 18 s) does not fit the 2 s then left.
     source = StubSource(truth, clock)
     result = Race(candidates, source, BOUND, Budget(40.0, clock), RacePlan(max_candidates=8)).run()
+    assert [len(call[0]) for call in source.calls] == [5, 4]
     assert result.stopped == BUDGET
-    assert "round 1" in result.note and "did not fit" in result.note
-    assert len(source.calls) == 1
+    assert "round 2" in result.note and "did not fit" in result.note
     by_recipe = {c.recipe: c for c in candidates}
-    assert by_recipe["prune(0.4)+bf16"].status is Status.NOT_TRIED
-    assert by_recipe["bf16"].status is None and by_recipe["bf16"].speedup == pytest.approx(2.0)
+    raced = set(source.calls[1][0])
+    assert raced == {"prune(0.4)+bf16", "prune(0.3)+bf16", "prune(0.2)+bf16", "prune(0.1)+bf16"}
+    left_out = by_recipe["bf16"]  # measured in the pilot, ranked 5th: left out of round 1
+    assert left_out.status is Status.DROPPED and "left out to fit the budget" in left_out.reason
+
+
+def test_a_round_that_cannot_fit_even_one_candidate_stops_the_race():
+    truth = {"bf16": (2.0, 45.0), "int8": (1.4, 50.0), "bf16+int8": (2.5, 44.0)}
+    clock = Clock()
+    candidates = candidates_of(truth)
+    source = StubSource(truth, clock)
+    # The pilot costs 3 x 3 = 9 s; round 1 needs at least 2 x 4 = 8 s; 10 s leave 1.
+    result = Race(candidates, source, BOUND, Budget(10.0, clock)).run()
+    assert result.stopped == BUDGET and len(source.calls) == 1
+    assert {c.recipe: c for c in candidates}["bf16+int8"].status is Status.NOT_TRIED
+
+
+def test_builds_are_guessed_apart_from_timing():
+    class BuildingSource(StubSource):
+        """Every variant not built before takes 100 s of build in its first run."""
+
+        built: ClassVar[set[str]] = set()
+
+        def measure(self, recipes, rounds, label):
+            out = super().measure(recipes, rounds, label)
+            for recipe in recipes:
+                fresh = recipe not in self.built
+                self.built.add(recipe)
+                self.clock.now += 100 if fresh else 0
+                out[recipe] = replace(out[recipe], build_s=100.0 if fresh else 1.0, cache_hit=not fresh)
+            return out
+
+    truth = {"bf16": (2.0, 45.0), "int8": (1.4, 50.0), "bf16+int8": (2.5, 44.0)}
+    clock = Clock()
+    candidates = candidates_of(truth)
+    source = BuildingSource(truth, clock)
+    race = Race(candidates, source, BOUND, Budget(None, clock))
+    race.run()
+    # The pilot took 3 x 3 s of timing plus 2 builds of 100 s: 1 s per unit once the builds are
+    # taken out, and bf16+int8 is guessed to build in 100 + 100 s.
+    assert race.cost.per_unit == pytest.approx(1.0)
+    assert race._build_guess(Candidate("bf16+int8", ("bf16", "int8"))) == pytest.approx(200.0)
+    assert race._build_guess({c.recipe: c for c in candidates}["bf16"]) == 0.0
 
 
 @pytest.mark.parametrize(("error", "stopped"), [(BudgetExpired, BUDGET), (KeyboardInterrupt, INTERRUPTED)])
