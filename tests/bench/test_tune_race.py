@@ -229,7 +229,7 @@ def test_a_second_search_replays_every_stage_but_the_confirmation():
     assert [(c.recipe, c.status) for c in second] == [(c.recipe, c.status) for c in first]
 
 
-def test_a_stage_with_a_recipe_not_measured_before_is_timed_again():
+def test_a_stage_with_a_recipe_not_measured_before_times_only_that_one():
     from bench.tune.reuse import ReplayingSource, earlier_measurements
 
     truth = {"bf16": (2.0, 45.0), "int8": (1.4, 50.0)}
@@ -244,7 +244,7 @@ def test_a_stage_with_a_recipe_not_measured_before_is_timed_again():
     )
     again = StubSource(truth, clock)
     Race(candidates_of(truth), ReplayingSource(again, earlier), BOUND, Budget(None, clock)).run()
-    assert again.calls[0][2] == "pilot"
+    assert again.calls[0] == (("int8",), 1, "pilot")
 
 
 def test_a_chain_within_one_stage_is_not_predicted_by_a_product():
