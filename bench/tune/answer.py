@@ -53,7 +53,8 @@ def decide(candidates: list[Candidate], bound: QualityBound) -> Candidate | None
     A candidate whose last measurement ran ok is judged on it: one whose built variant does not
     fit the profile's memory is `NO_FIT` (the card cannot run it, whatever its quality), one over
     the quality bound `OVER_QUALITY` with the violation as reason. A last measurement that did not
-    run ok (oom, nan, error, timeout) makes the candidate `FAILED`, unless it did not fit.
+    run ok (oom, nan, error, timeout) makes the candidate `FAILED`, unless it did not fit; an
+    `unsupported` row (a refusal only the built pipeline could give) makes it `REFUSED`.
 
     The rest were measured within the bound (`DROPPED` ones too: they lost a halving round but
     their figures stand). Their Pareto front is taken on speed-up (up) and quality (up: PSNR, or
@@ -102,6 +103,8 @@ def _judge(candidate: Candidate, last: Measurement, bound: QualityBound) -> tupl
     if not last.ok:
         if candidate.status == Status.NO_FIT:
             return Status.NO_FIT, candidate.reason
+        if last.status == "unsupported":  # refused when built (the family lacks what it needs)
+            return Status.REFUSED, last.reason
         return Status.FAILED, f"{last.status}: {last.reason}" if last.reason else last.status
     if violation is not None:
         return Status.OVER_QUALITY, violation

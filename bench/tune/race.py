@@ -39,7 +39,7 @@ FINISHED = "finished"
 BUDGET = "budget"
 INTERRUPTED = "interrupted"
 # An atom with one of these statuses takes its combinations out of the race.
-_LOST = (Status.FAILED, Status.OVER_QUALITY, Status.NO_FIT)
+_LOST = (Status.FAILED, Status.OVER_QUALITY, Status.NO_FIT, Status.REFUSED)
 
 
 class TimingSource(Protocol):
@@ -261,7 +261,12 @@ class Race:
         return sum(max((built_seconds(m) for m in atom.measurements), default=0.0) for atom in parts)
 
     def _judge(self, candidate: Candidate, measurement: Measurement) -> None:
-        if not measurement.ok:
+        if measurement.status == "unsupported":
+            # Refused when built: a refusal the recipe could not know before the model was at
+            # hand (compile on a pipeline without the modules it covers).
+            candidate.status = Status.REFUSED
+            candidate.reason = measurement.reason
+        elif not measurement.ok:
             candidate.status = Status.FAILED
             candidate.reason = f"{measurement.status}: {measurement.reason}".rstrip(": ")
         elif measurement.fits is False:
@@ -281,7 +286,13 @@ class Race:
         """A combination's predicted speed-up: its projection where the screen made one, else the
         product of its atoms' pilot speed-ups (space.combination_of says which atoms); one with a
         failed or over-bound atom is screened out with that atom's reason."""
-        singles = [c for c in self.candidates if len(c.passes) == 1 and c.status is not Status.REFUSED]
+        # Refused alone before anything ran: no atom (trt(precision=int8) runs only after ort-int8).
+        # Refused at build (measured): an atom whose refusal its combinations inherit.
+        singles = [
+            c
+            for c in self.candidates
+            if len(c.passes) == 1 and (c.status is not Status.REFUSED or c.measurements)
+        ]
         for candidate in self._open():
             if candidate.measurements:
                 candidate.predicted_speedup = candidate.speedup

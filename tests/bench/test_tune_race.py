@@ -254,3 +254,22 @@ def test_a_chain_within_one_stage_is_not_predicted_by_a_product():
     Race(candidates, StubSource(truth, clock), BOUND, Budget(None, clock)).run()
     chain = {c.recipe: c for c in candidates}["onnx+ort"]
     assert chain.status is Status.SCREENED and "no product" in chain.reason
+
+
+def test_a_refusal_at_build_time_is_refused_and_takes_its_combinations_out():
+    truth = {"compile": (1.0, 0.0), "int8": (1.4, 50.0), "int8+compile": (1.0, 0.0)}
+
+    class Refusing(StubSource):
+        def measure(self, recipes, rounds, label):
+            out = super().measure(recipes, rounds, label)
+            out["compile"] = Measurement(status="unsupported", reason="compile: DDPMPipeline has no VAE")
+            return out
+
+    clock = Clock()
+    candidates = candidates_of(truth)
+    Race(candidates, Refusing(truth, clock), BOUND, Budget(None, clock)).run()
+    by_recipe = {c.recipe: c for c in candidates}
+    assert by_recipe["compile"].status is Status.REFUSED
+    assert by_recipe["compile"].reason == "compile: DDPMPipeline has no VAE"
+    assert by_recipe["int8+compile"].status is Status.SCREENED
+    assert by_recipe["int8+compile"].reason.startswith("compile alone: refused")
