@@ -141,10 +141,11 @@ def _dominating(candidate: Candidate, others: list[Candidate], bound: QualityBou
 
 
 def _winner(ranked: list[Candidate]) -> Candidate | None:
+    """The fastest of those the race took furthest (the confirmed finalist, when there is one)."""
     if not ranked:
         return None
-    most_rounds = max(len(c.measurements) for c in ranked)
-    finalists = [c for c in ranked if len(c.measurements) == most_rounds]
+    furthest = max(c.furthest_stage for c in ranked)
+    finalists = [c for c in ranked if c.furthest_stage == furthest]
     fastest = max(finalists, key=lambda c: c.speedup or 0.0)
     return fastest if (fastest.speedup or 0.0) > 1.0 else None
 
@@ -158,7 +159,10 @@ def _place(
 ) -> tuple[Status, str]:
     rounds = len(candidate.measurements)
     if candidate is winner:
-        return Status.WINNER, f"the fastest within {bound.describe()} after {_count(rounds, 'race round')}"
+        return Status.WINNER, (
+            f"the fastest within {bound.describe()} of those the race took furthest "
+            f"({_count(rounds, 'timing stage')}, {_count(len(candidate.speedups), 'paired round')})"
+        )
     dropped = candidate.status == Status.DROPPED
     if candidate in front:
         why = "no other candidate is both faster and better"
@@ -355,10 +359,17 @@ def save_answer(folder: Path, answer: TuneAnswer) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp makes it private; an answer is for sharing
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _strict_json(value: Any) -> Any:

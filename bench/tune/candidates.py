@@ -82,6 +82,12 @@ class Candidate:
         return self.measurements[-1] if self.measurements else None
 
     @property
+    def furthest_stage(self) -> int:
+        """How far the race took it: 0 the pilot, k round k, CONFIRMED the confirmation; -1 never
+        measured. The answer's winner is the fastest of those that went furthest."""
+        return max((stage_rank(m.stage) for m in self.measurements), default=-1)
+
+    @property
     def timed_rounds(self) -> int:
         return sum(m.rounds for m in self.measurements if m.ok)
 
@@ -130,6 +136,19 @@ class QualityBound:
         if measurement.psnr_db < self.min_psnr:
             return f"PSNR {measurement.psnr_db:.1f} dB < {self.min_psnr:g} dB"
         return None
+
+
+CONFIRMED = 1_000_000  # the confirmation stage's rank: past every halving round
+
+
+def stage_rank(stage: str) -> int:
+    """'pilot' 0, 'round k' k, 'confirm' CONFIRMED; an unnamed stage (a hand-made measurement) 0."""
+    if stage == "confirm":
+        return CONFIRMED
+    if stage.startswith("round "):
+        number = stage.removeprefix("round ")
+        return int(number) if number.isdigit() else 0
+    return 0
 
 
 def _median(values: tuple[float, ...]) -> float | None:

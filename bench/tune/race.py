@@ -191,9 +191,11 @@ class Race:
             pool = self._halve(pool, stage)
             rounds *= self.plan.growth
             stage += 1
-        best = self.best()
-        if best is not None and self.plan.confirm_rounds:
-            self._stage("confirm", [best], self.plan.confirm_rounds)
+        # The race's survivor is confirmed; where the halving left none within the bound, the
+        # best measured.
+        finalist = next((c for c in pool if c.status is None), None) or self.best()
+        if finalist is not None and self.plan.confirm_rounds:
+            self._stage("confirm", [finalist], self.plan.confirm_rounds)
 
     # -- one timing stage ---------------------------------------------------------------------
     def _stage(self, label: str, group: list[Candidate], rounds: int, *, shrink: bool = False) -> bool:
@@ -360,7 +362,7 @@ class Race:
                 candidate.reason = f"{why}: {note}"
 
     def best(self) -> Candidate | None:
-        """The fastest measured candidate within the bound so far (the live line's 'best')."""
+        """The race's leader within the bound so far (the live line's 'best')."""
         within = [
             c
             for c in self.candidates
@@ -370,4 +372,5 @@ class Race:
             and c.last.ok
             and self.bound.violation(c.last) is None
         ]
-        return max(within, key=lambda c: c.speedup or 0.0, default=None)
+        # The race's leader: the furthest it took, the fastest of those (as the answer decides).
+        return max(within, key=lambda c: (c.furthest_stage, c.speedup or 0.0), default=None)

@@ -4,6 +4,8 @@ and its round trip through `python -m reports tune`."""
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,8 @@ def measured(
         peak_ram_mib=figures.pop("peak_ram_mib", 800.0),
         **figures,
     )
-    return Candidate(recipe, tuple(recipe.split("+")), status, reason, measurements=[measurement] * rounds)
+    stages = [replace(measurement, stage=f"round {k}") for k in range(1, rounds + 1)]
+    return Candidate(recipe, tuple(recipe.split("+")), status, reason, measurements=stages)
 
 
 def failed(recipe: str, row_status: str, reason: str) -> Candidate:
@@ -91,7 +94,9 @@ def test_decide_gives_every_candidate_its_status(race: list[Candidate]) -> None:
         "fp16+trt": Status.REFUSED,
         "onnx": Status.SCREENED,
     }
-    assert found["bf16"].reason == "the fastest within PSNR >= 30 dB after 2 race rounds"
+    assert found["bf16"].reason == (
+        "the fastest within PSNR >= 30 dB of those the race took furthest (2 timing stages, 6 paired rounds)"
+    )
     assert found["fp16"].reason.startswith("int8 is faster (1.50x)")
     assert "dropped: lost round 1" in found["prune(0.5)+bf16"].reason
     assert found["prune(0.3)"].reason == "lost round 1"
@@ -280,3 +285,13 @@ def test_round_trip_through_the_report(race: list[Candidate], tmp_path: Path) ->
     assert [cell.strip() for cell in table_lines[1].split("|")[1:3]] == ["winner", "bf16"]
     assert "--variants fp32,bf16" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == ["pareto.png", "tune.md"]
+
+
+def test_the_answer_file_is_readable_by_others_as_any_file_the_user_writes(race, tmp_path: Path) -> None:
+    decide(race, PSNR_30)
+    mask = os.umask(0o022)
+    try:
+        path = save_answer(tmp_path, answer_of(race, tmp_path))
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

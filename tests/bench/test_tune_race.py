@@ -273,3 +273,18 @@ def test_a_refusal_at_build_time_is_refused_and_takes_its_combinations_out():
     assert by_recipe["compile"].reason == "compile: DDPMPipeline has no VAE"
     assert by_recipe["int8+compile"].status is Status.SCREENED
     assert by_recipe["int8+compile"].reason.startswith("compile alone: refused")
+
+
+def test_the_confirmation_times_the_races_survivor_not_a_faster_one_dropped_earlier():
+    # Whoever the halving keeps is confirmed, and is the race's leader; a faster-looking candidate
+    # dropped earlier on fewer rounds is not.
+    truth = {"bf16": (2.0, 45.0), "int8": (1.5, 50.0), "bf16+int8": (2.6, 44.0)}
+    clock = Clock()
+    candidates = candidates_of(truth)
+    source = StubSource(truth, clock)
+    race = Race(candidates, source, BOUND, Budget(None, clock), RacePlan(max_candidates=3))
+    race.run()
+    survivor = [c for c in candidates if c.status is None]
+    assert len(survivor) == 1
+    assert source.calls[-1] == ((survivor[0].recipe,), 3, "confirm")
+    assert race.best() is survivor[0]
