@@ -16,7 +16,7 @@ from bench.commands.cache import _size as size_text
 
 REPO = Path(__file__).resolve().parents[2]
 CONSOLE_SCRIPT = Path(sys.executable).with_name("diffbench")
-COMMANDS = {"cache", "gpu-check", "profiles", "recover", "report", "run", "study"}
+COMMANDS = {"cache", "gpu-check", "profiles", "recover", "report", "run", "study", "tune"}
 # What a command's --help must not import (seconds each); a command imports them when it runs.
 HEAVY = ("torch", "diffusers", "transformers", "pandas")
 DELEGATES = {
@@ -24,6 +24,7 @@ DELEGATES = {
     "profiles": "bench.profiles.__main__",
     "recover": "bench.recover",
     "gpu-check": "bench.gpu_check",
+    "tune": "bench.tune.cli",
 }
 
 

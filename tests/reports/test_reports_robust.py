@@ -161,6 +161,8 @@ def commands(runs: Path, out: Path) -> dict[str, list[str]]:
         "family": ["family", "--output-dir", str(out), str(runs)],
         "beforeafter": ["beforeafter", "--recipe", "bf16", "--output-dir", str(out), str(runs)],
         "fits": ["fits", str(runs)],
+        # tune reads a search's tune.json, not runs: on a folder of runs it says there is none.
+        "tune": ["tune", "--output", str(out), str(runs)],
     }
 
 
