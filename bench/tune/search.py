@@ -145,14 +145,15 @@ class Search:
         if earlier:
             print(
                 f"[tune] {s.output / FILE_NAME} answers the same search: its timings are replayed, "
-                "the winner is timed again",
+                "what it did not reach is timed, and the finalist is confirmed again",
                 file=sys.stderr,
             )
         timing = ReplayingSource(
             _MemoryAwareSource(source, estimates, _memory_limit_mib(config.device)), earlier
         )
         atoms = sum(1 for c in candidates if c.status is None and len(c.passes) == 1)
-        stages = (1 if atoms else 0) + max(1, (s.max_candidates - 1).bit_length())
+        # The pilot, the halving rounds (about log2 of the raced candidates), the confirmation.
+        stages = (1 if atoms else 0) + max(1, (s.max_candidates - 1).bit_length()) + 1
         progress = _Progress(stages)
         source.on_progress = progress.suite_line
         self.race = Race(candidates, timing, s.bound, budget, self.plan, progress, baseline=BASELINE)
