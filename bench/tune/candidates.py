@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -88,10 +89,6 @@ class Candidate:
         return max((stage_rank(m.stage) for m in self.measurements), default=-1)
 
     @property
-    def timed_rounds(self) -> int:
-        return sum(m.rounds for m in self.measurements if m.ok)
-
-    @property
     def speedups(self) -> tuple[float, ...]:
         """Every paired speed-up this candidate collected over all the rounds it ran in."""
         return tuple(s for m in self.measurements if m.ok for s in m.speedups)
@@ -152,22 +149,12 @@ def stage_rank(stage: str) -> int:
 
 
 def _median(values: tuple[float, ...]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return statistics.median(values) if values else None
 
 
 def _iqr(values: tuple[float, ...]) -> float | None:
+    """Interquartile range, quartiles by linear interpolation between the sorted values."""
     if len(values) < 2:
         return None
-    ordered = sorted(values)
-
-    def quantile(q: float) -> float:
-        position = q * (len(ordered) - 1)
-        low = int(position)
-        high = min(low + 1, len(ordered) - 1)
-        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-    return quantile(0.75) - quantile(0.25)
+    low, _, high = statistics.quantiles(values, n=4, method="inclusive")
+    return high - low

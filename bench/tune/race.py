@@ -150,7 +150,6 @@ class Race:
         baseline: str = "fp32",
     ) -> None:
         self.candidates = candidates
-        self.by_recipe = {c.recipe: c for c in candidates}
         self.source = source
         self.bound = bound
         self.budget = budget
