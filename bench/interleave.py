@@ -12,7 +12,11 @@ The memory trade-off: `resident` keeps every variant of the workload in memory t
 the row's peak RAM (and VRAM) is the set's, and `ram_source` ends in `/set` to say so;
 `reload` loads each variant from the variant cache before its round (plus one untimed generation:
 a freshly loaded pipeline's first one is cold) and drops it after, so its peak is its own, at
-the cost of the loads and those generations (outside the timing, in the wall time).
+the cost of the loads and those generations (outside the timing, in the wall time). To keep
+that cost at one load per round, a reloaded variant's first call (and warm-up) runs just before
+its first round, in the same load, and its row is finished (PSNR, the collectors) just after its
+last round, before it is dropped: R rounds cost R loads and 2R generations, not R+2 and 2R+1.
+Such a row's contention covers the alternation until its last round ended.
 
 A variant that is unsupported, runs out of memory, passes `--timeout` or errors is taken out
 of the session with its exception, and the others go on; its own test raises that exception
@@ -33,7 +37,7 @@ import numpy as np
 from bench import faults, progress
 from bench.errors import BenchError
 from bench.generate import generate
-from bench.instruments.contention import ContentionMeter
+from bench.instruments.contention import Contention, ContentionMeter
 from bench.instruments.memory import CudaPeak, RssSampler
 from bench.instruments.stages import GenerationStages, StageRecorder
 from bench.measure import NVML_INTERVAL_S, RSS_INTERVAL_S, Measurement, OutOfMemory, variant_fields
@@ -139,17 +143,19 @@ class InterleavedSession:
         rounds = self.config.rounds
         progress.begin(f"interleaved-{self.lanes[0].case.workload.test_id}" if self.lanes else "interleaved")
         try:
-            for lane in self.lanes:
-                self._guarded(lane, self._open)
+            if not self.reload:
+                for lane in self.lanes:
+                    self._guarded(lane, self._open)
             with ContentionMeter() as contention:
                 for round_index in range(rounds):
                     for position in rotation(len(self.lanes), round_index):
                         lane = self.lanes[position]
                         if lane.live:
-                            self._guarded(lane, lambda lane, k=round_index: self._round(lane, k))
-            for lane in self.lanes:
-                if lane.live:
-                    self._guarded(lane, lambda lane: self._finish(lane, contention))
+                            self._guarded(lane, lambda lane, k=round_index: self._round(lane, k, contention))
+            if not self.reload:
+                for lane in self.lanes:
+                    if lane.live:
+                        self._guarded(lane, lambda lane: self._finish(lane, contention.result))
         finally:
             for lane in self.lanes:
                 lane.variant = None
@@ -186,13 +192,21 @@ class InterleavedSession:
         progress.phase(f"{lane.case.variant} left the interleaved rounds: {type(kept).__name__}")
 
     def _open(self, lane: _Lane) -> None:
-        """Build (or load), first call and warm-up; in reload mode the variant is dropped after."""
+        """Build (or load), first call and warm-up (resident mode: before every round)."""
+        self._first_call(lane, self._prepared(lane))
+        self._unload(lane)
+
+    def _prepared(self, lane: _Lane) -> Variant:
+        """The lane's variant, built or loaded, after the reference image it is compared with."""
         case = lane.case
         refuse_unsupported(self.config, lane.info["dtype"])  # a dtype the emulated card cannot run
         if case.variant != BASELINE:
             self.suite.prepare_reference(case.workload)
             self.suite.release_variant()  # the baseline that made the reference image
-        variant = self._load(lane)
+        return self._load(lane)
+
+    def _first_call(self, lane: _Lane, variant: Variant) -> None:
+        case = lane.case
         pipeline = variant.pipeline
         with self._slot(lane):
             faults.before_first_call(case.variant, pipeline)
@@ -205,12 +219,16 @@ class InterleavedSession:
             for done in range(self.config.warmup):
                 progress.phase(f"warm-up {done + 1} of {self.config.warmup}: {case.variant}")
                 generate(pipeline, case.workload, self.config.device)
-        self._unload(lane)
 
-    def _round(self, lane: _Lane, round_index: int) -> None:
-        variant = self._load(lane)
+    def _round(self, lane: _Lane, round_index: int, contention: ContentionMeter) -> None:
+        if self.reload and round_index == 0:
+            # The first call (and warm-up) in the round's own load: it warms this load too.
+            variant = self._prepared(lane)
+            self._first_call(lane, variant)
+        else:
+            variant = self._load(lane)
         pipeline = variant.pipeline
-        if self.reload:
+        if self.reload and round_index > 0:
             # A freshly loaded pipeline's first generation is a cold one (allocations, kernel
             # selection): one untimed generation first, or every reloaded round is a first call.
             progress.phase(f"re-warm after the reload: {lane.case.variant}")
@@ -221,9 +239,11 @@ class InterleavedSession:
             generate(pipeline, lane.case.workload, self.config.device, stages)
             lane.durations.append(self.timer() - started)
         lane.generations.extend(stages.generations)
+        if self.reload and round_index == self.config.rounds - 1:
+            self._finish(lane, contention.so_far())  # while loaded: no load just for the row
         self._unload(lane)
 
-    def _finish(self, lane: _Lane, contention: ContentionMeter) -> None:
+    def _finish(self, lane: _Lane, contention: Contention | None) -> None:
         """PSNR, status and the collectors' fields, as a sequential row gets them."""
         variant = self._load(lane)
         assert lane.images is not None
@@ -237,7 +257,7 @@ class InterleavedSession:
             vram=lane.vram or CudaPeak(self.config.device).read(),
             ram_start_mib=lane.ram_start_mib,
             ram_source=lane.ram_source if self.reload else lane.ram_source + SET_SUFFIX,
-            contention=contention.result,  # over the whole alternation: every variant's rounds
+            contention=contention,  # over the alternation (every variant's rounds), not one lane's
         )
         self.suite.finish(lane.case, measurement, lane.info, variant)
         self._unload(lane)

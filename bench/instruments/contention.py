@@ -63,7 +63,7 @@ class Contention:
 
 
 class ContentionMeter:
-    """Wraps the timed rounds: reads the counters on entry and exit, nothing in between."""
+    """Wraps the timed rounds: reads the counters on entry and exit (and at `so_far`), nothing else."""
 
     def __init__(self) -> None:
         self.process = psutil.Process(os.getpid())
@@ -80,6 +80,11 @@ class ContentionMeter:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.result = self.so_far()
+
+    def so_far(self) -> Contention:
+        """Others' share from entry until now, without ending the block (a reloaded interleaved
+        variant's row is finished while the others still time their last round)."""
         wall = time.perf_counter() - self._wall
         own = _own_cpu_s(self.process) - self._own
         busy = _machine_busy_s()
@@ -89,7 +94,7 @@ class ContentionMeter:
         if self._has_busy and busy is not None and wall > 0.2:
             others = max(0.0, (busy - self._busy) - own)
             other_pct = round(100.0 * others / (wall * cpus), 1)
-        self.result = Contention(
+        return Contention(
             other_cpu_pct=other_pct,
             load_avg_1m=round(os.getloadavg()[0], 2),
             torch_threads=torch.get_num_threads(),

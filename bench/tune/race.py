@@ -12,8 +12,10 @@
    their paired speed-ups so far) goes on and is timed for twice as many rounds; and so on until
    one is left. Quality is checked at every round on the same seeds, so a candidate whose image
    drifts past the bound leaves then.
-3. **Budget.** Before a stage, its cost is guessed from the stages before it (seconds per
-   variant-round, loads and warm-ups included); a stage that would not fit in what is left is
+3. **Budget.** Before a stage, its cost is guessed from the stages before it (seconds per unit
+   of work, the timing source saying how many units a stage is: its loads, first calls, warm-ups
+   and timed rounds, which depend on whether the variants stay resident); a stage that would
+   not fit in what is left is
    not started, and what it would have timed is marked "not tried" with the reason. A stage in
    flight when the budget runs out is stopped by the timing source (BudgetExpired); Ctrl-C
    stops it the same way. Either way the race returns what it had: every candidate keeps the
@@ -45,6 +47,11 @@ _LOST = (Status.FAILED, Status.OVER_QUALITY, Status.NO_FIT, Status.REFUSED)
 class TimingSource(Protocol):
     def measure(self, recipes: Sequence[str], rounds: int, label: str) -> dict[str, Measurement]:
         """Every recipe (and the baseline) timed in one interleaved run of `rounds` rounds."""
+        ...
+
+    def work_units(self, recipes: Sequence[str], rounds: int) -> float:
+        """How much work `measure(recipes, rounds)` is, in generation-sized units (a load counts
+        as one): what the race's cost model scales by seconds per unit."""
         ...
 
 
@@ -105,30 +112,26 @@ class RaceResult:
 class _CostModel:
     """What a stage will cost, learnt from the stages before it.
 
-    Timing: seconds per variant-round, where a stage of n variants (plus the baseline) at r rounds
-    is (n + 1) x (r + 2) units (the 2: the load or first call, and the warm-up before the rounds).
-    Builds apart: a stage's build seconds (its rows' `build_s` where the variant was not in the
-    cache) are taken out before learning, and a candidate never built before is guessed to take
-    the sum of its passes' builds alone (the pilot built each). A stage answered in under a second
-    was replayed from an earlier answer (reuse.py): it teaches nothing.
+    Timing: seconds per unit of work, the units of a stage as its timing source counts them
+    (`TimingSource.work_units`: loads, first calls, warm-ups and timed rounds). Builds apart:
+    a stage's build seconds (its rows' `build_s` where the variant was not in the cache) are
+    taken out before learning, and a candidate never built before is guessed to take the sum of
+    its passes' builds alone (the pilot built each). A stage answered in under a second was
+    replayed from an earlier answer (reuse.py): it teaches nothing.
     """
 
     per_unit: float | None = None
-    OVERHEAD_ROUNDS = 2
     REPLAYED_S = 1.0
 
-    def units(self, variants: int, rounds: int) -> int:
-        return (variants + 1) * (rounds + self.OVERHEAD_ROUNDS)
-
-    def guess(self, variants: int, rounds: int, builds_s: float = 0.0) -> float | None:
+    def guess(self, units: float, builds_s: float = 0.0) -> float | None:
         if self.per_unit is None:
             return None
-        return self.per_unit * self.units(variants, rounds) + builds_s
+        return self.per_unit * units + builds_s
 
-    def learn(self, variants: int, rounds: int, seconds: float, builds_s: float) -> None:
-        if seconds < self.REPLAYED_S:
+    def learn(self, units: float, seconds: float, builds_s: float) -> None:
+        if seconds < self.REPLAYED_S or units <= 0:
             return
-        self.per_unit = max(seconds - builds_s, 0.0) / self.units(variants, rounds)
+        self.per_unit = max(seconds - builds_s, 0.0) / units
 
 
 def built_seconds(measurement: Measurement) -> float:
@@ -231,7 +234,7 @@ class Race:
         measured = self.source.measure(recipes, rounds, label.replace(" ", "-"))
         seconds = self.budget.clock() - started
         builds = sum(built_seconds(m) for m in measured.values())
-        self.cost.learn(len(group), rounds, seconds, builds)
+        self.cost.learn(self.source.work_units(recipes, rounds), seconds, builds)
         self.result.stages.append((label, len(group), rounds, seconds))
         if self.baseline in measured:
             self.baseline_measurements.append(measured[self.baseline])
@@ -250,7 +253,8 @@ class Race:
         return guess is None or guess <= remaining
 
     def _guess(self, group: list[Candidate], rounds: int) -> float | None:
-        return self.cost.guess(len(group), rounds, sum(self._build_guess(c) for c in group))
+        units = self.source.work_units([c.recipe for c in group], rounds)
+        return self.cost.guess(units, sum(self._build_guess(c) for c in group))
 
     def _build_guess(self, candidate: Candidate) -> float:
         """0 for a candidate built before (a load, counted in the timing's overhead); else the

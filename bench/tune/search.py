@@ -89,13 +89,20 @@ class _MemoryAwareSource:
         self.limit_mib = limit_mib
 
     def measure(self, recipes: Sequence[str], rounds: int, label: str) -> dict[str, Measurement]:
+        self._choose_mode(recipes)
+        return self.source.measure(recipes, rounds, label)
+
+    def work_units(self, recipes: Sequence[str], rounds: int) -> float:
+        self._choose_mode(recipes)
+        return self.source.work_units(recipes, rounds)
+
+    def _choose_mode(self, recipes: Sequence[str]) -> None:
         together = sum(self.estimates.get(r, self.estimates.get(BASELINE, 0.0)) for r in (BASELINE, *recipes))
         resident = together <= self.limit_mib
         self.source.interleave = "resident" if resident else "reload"
         # Reloaded, every round already follows an untimed generation of its own: a warm-up on
         # top would only cost time.
         self.source.warmup = 1 if resident else 0
-        return self.source.measure(recipes, rounds, label)
 
 
 class Search:

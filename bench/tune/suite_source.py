@@ -41,6 +41,15 @@ LOG_TAIL_LINES = 3  # of the suite's output, in the error of a run that saved no
 EXIT_BAD_OPTIONS = (2, 4)
 
 
+def interleaved_units(rounds: int, interleave: str, warmup: int) -> int:
+    """One variant's work in an interleaved run (bench/interleave.py), a load counted as one
+    generation. Resident: one load, the first call, the warm-up, then the rounds. Reloaded: a load
+    per round; the first call shares round 1's load, and every later round follows a re-warm."""
+    if interleave == "reload":
+        return rounds + 1 + (rounds - 1) + rounds
+    return 1 + 1 + warmup + rounds
+
+
 @dataclass
 class SuiteTimingSource:
     """`suite_options`: the model, weights, workload, profile and quality options as the user gave
@@ -88,6 +97,10 @@ class SuiteTimingSource:
             return {recipe: Measurement(status="error", reason=reason) for recipe in variants}
         newest = max(saved, key=lambda path: (path.stat().st_mtime, path.name))
         return read_measurements(newest, variants, self.baseline)
+
+    def work_units(self, recipes: Sequence[str], rounds: int) -> float:
+        variants = 1 + len([r for r in dict.fromkeys(recipes) if r != self.baseline])
+        return variants * interleaved_units(rounds, self.interleave, self.warmup)
 
     def _options(self, variants: Sequence[str], rounds: int) -> list[str]:
         # Recipes hold commas only inside parentheses (`prune(0.3,round_to=4)`), and --variants

@@ -136,16 +136,32 @@ def test_a_failing_variant_is_its_row_and_the_others_still_time(
     assert all(row["interleaved"] is True for row in failed.values())
 
 
-def test_reload_mode_loads_each_variant_before_its_round(tmp_path: Path) -> None:
-    suite = Suite(tiny_suite_config(tmp_path, ("fp32", "int8wo"), rounds=2, interleave="reload"))
+def test_reload_mode_loads_each_variant_once_per_round_and_no_more(tmp_path: Path) -> None:
+    suite = Suite(tiny_suite_config(tmp_path, ("fp32", "int8wo"), rounds=3, interleave="reload"))
     results, lines = _run_all(suite)
-    assert _rounds_run(lines) == [(1, "fp32"), (1, "int8wo"), (2, "int8wo"), (2, "fp32")]
-    loads = [line for line in lines if "loaded from the variant cache" in line]
-    assert len(loads) >= 2 * 2  # one per round of each variant at least
+    assert _rounds_run(lines) == [
+        (1, "fp32"),
+        (1, "int8wo"),
+        (2, "int8wo"),
+        (2, "fp32"),
+        (3, "fp32"),
+        (3, "int8wo"),
+    ]
+    # The first call shares round 1's load, the row is finished in the last round's: 3 loads
+    # for 3 rounds (the first a build: the cache starts empty), and a re-warm from round 2 on.
+    for variant in ("fp32", "int8wo"):
+        loads = [
+            line for line in lines if re.search(rf"\b{variant} (built|loaded from the variant cache)", line)
+        ]
+        assert len(loads) == 3, loads
+        assert sum(f"re-warm after the reload: {variant}" in line for line in lines) == 2
+        assert sum(f"first call: {variant}" in line for line in lines) == 1
     for outcome, benchmark in results.values():
         assert outcome.status == "ok"
         assert benchmark.extra_info["interleaved"] is True
+        assert benchmark.extra_info["other_cpu_pct"] is not None  # contention up to its last round
         assert not benchmark.extra_info["ram_source"].endswith(SET_SUFFIX)  # its own peak
+    assert results["int8wo"][1].extra_info["psnr_vs_baseline"] is not None
 
 
 # -- the one run of `pytest bench/ --interleave` ---------------------------------------------------

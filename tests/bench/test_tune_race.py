@@ -43,11 +43,14 @@ class StubSource:
         self.raise_at_call = raise_at_call
         self.error = error
 
+    def work_units(self, recipes: Sequence[str], rounds: int) -> float:
+        return (len(recipes) + 1) * (rounds + 2)
+
     def measure(self, recipes: Sequence[str], rounds: int, label: str) -> dict[str, Measurement]:
         self.calls.append((tuple(recipes), rounds, label))
         if self.raise_at_call is not None and len(self.calls) == self.raise_at_call:
             raise self.error()
-        self.clock.now += (len(recipes) + 1) * (rounds + 2)
+        self.clock.now += self.work_units(recipes, rounds)  # one second per unit of work
         out: dict[str, Measurement] = {}
         for recipe in recipes:
             if recipe in self.fail:

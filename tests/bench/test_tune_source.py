@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from bench.tune.errors import BudgetExpired, TuneError
-from bench.tune.suite_source import SuiteTimingSource, read_measurements
+from bench.tune.search import _MemoryAwareSource
+from bench.tune.suite_source import SuiteTimingSource, interleaved_units, read_measurements
 
 UNSUPPORTED = "trt(precision=int8,max_size=512)"  # commas inside the recipe; refused on any device
 
@@ -34,6 +35,23 @@ def _source(tmp_path: Path, *options: str, **settings: Any) -> SuiteTimingSource
 
 def _no_children_left() -> bool:
     return not psutil.Process().children(recursive=True)
+
+
+# -- the work a stage is (the race's cost model scales it) ---------------------------------------
+
+
+def test_a_stage_is_counted_as_bench_interleave_runs_it() -> None:
+    # Reloaded (tests/bench/test_interleave.py counts the loads): R loads, one first call,
+    # R - 1 re-warms and R timed rounds. Resident: one load, the first call, the warm-ups, R rounds.
+    assert [interleaved_units(r, "reload", 0) for r in (1, 2, 4)] == [3, 6, 12]
+    assert [interleaved_units(r, "resident", 1) for r in (1, 2, 4)] == [4, 5, 7]
+
+
+def test_the_mode_follows_the_memory_estimates(tmp_path: Path) -> None:
+    source = _MemoryAwareSource(_source(tmp_path), {"fp32": 4000.0, "bf16": 2000.0}, limit_mib=7000.0)
+    assert source.work_units(["bf16"], 2) == 2 * interleaved_units(2, "resident", 1)  # 6 GB fit
+    assert source.work_units(["bf16", "bf16+int8"], 2) == 3 * interleaved_units(2, "reload", 0)  # 8 GB do not
+    assert source.source.interleave == "reload" and source.source.warmup == 0
 
 
 # -- the real suite -----------------------------------------------------------------------------
