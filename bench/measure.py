@@ -13,6 +13,7 @@ from diffusers import DiffusionPipeline
 from bench import faults, progress
 from bench.generate import generate
 from bench.instruments.contention import Contention, ContentionMeter
+from bench.instruments.energy import Energy, EnergyMeter
 from bench.instruments.memory import CudaPeak, RssSampler
 from bench.instruments.stages import StageRecorder
 from bench.schedulers import set_scheduler
@@ -50,9 +51,10 @@ class Measurement:
     ram_start_mib: float | None = None
     ram_source: str = "sampled"
     contention: Contention | None = None
+    energy: Energy | None = None
 
     def row_fields(self) -> dict[str, Any]:
-        """The row's figures for this measurement (stages, VRAM, RAM, contention)."""
+        """The row's figures for this measurement (stages, VRAM, RAM, contention, energy)."""
         fields: dict[str, Any] = {
             **self.stages,
             **self.vram,
@@ -63,6 +65,8 @@ class Measurement:
         }
         if self.contention is not None:
             fields.update(self.contention.fields())
+        if self.energy is not None:
+            fields.update(self.energy.fields())
         return fields
 
 
@@ -84,6 +88,8 @@ def measure(
     cuda.reset()
     nvml = cuda.sample_nvml if device.type == "cuda" else None
     contention = ContentionMeter()
+    # Made here, not inside the rounds: finding the counters imports Zeus (about a second).
+    energy = EnergyMeter(device)
     with (
         RssSampler(interval=RSS_INTERVAL_S, also=nvml, also_interval=NVML_INTERVAL_S) as rss,
         StageRecorder(pipeline, device) as stages,
@@ -97,7 +103,7 @@ def measure(
             progress.phase(f"warm-up {done + 1} of {warmup}")
             generate(pipeline, workload, device)
         stages.clear()
-        with contention:
+        with contention, energy:
             benchmark.pedantic(
                 generate,
                 args=(pipeline, workload, device, stages),
@@ -115,4 +121,5 @@ def measure(
         ram_start_mib=rss.start_mib,
         ram_source=rss.source,
         contention=contention.result,
+        energy=energy.result(rounds, workload.batch),
     )

@@ -25,7 +25,12 @@ Rows are matched on model, variant, workload and profile. A matched row regresse
      with nothing else running; only history shows that;
 - **VRAM** / **RAM**: the peak grows by more than its threshold (default 5% / 10%); these are
   single figures per run, with no spread to test against;
-- **FID**: it grows by more than the threshold, in FID points (default 1.0).
+- **FID**: it grows by more than the threshold, in FID points (default 1.0);
+- **energy**: ``energy_j`` (joules per generation, hardware counters) grows by more than its
+  threshold (default 10%), compared only when both rows were measured with the same counters
+  (``energy_counters``). A row whose energy is null on either side (no counter: its
+  ``energy_reason``), or measured with other counters, is listed as not compared, with why:
+  never a pass or a fail from a missing figure.
 
 Rows present on one side only are listed and do not fail the gate. A latency or status
 regression of a row timed while other processes took a share of the CPU (its ``contended``
@@ -39,7 +44,7 @@ from __future__ import annotations
 import argparse
 import math
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -66,12 +71,15 @@ KEEP = [
     "peak_vram_mib",
     "peak_ram_mib",
     "fid",
+    "energy_j",
+    "energy_counters",
+    "energy_reason",
     "cache_hit",
     "machine",
     "contended",
 ]
 # Read when the runs have them, blank (NA) for runs saved before they existed.
-OPTIONAL = ("contended",)
+OPTIONAL = ("contended", "energy_j", "energy_counters", "energy_reason")
 # The checks a busy machine can fail by itself (a slower median, a timeout), so the ones the
 # contended flag is shown on; memory peaks and FID do not depend on other processes.
 TIMED = ("latency_median_s", "status")
@@ -83,6 +91,7 @@ class Thresholds:
     vram: float | None = 0.05  # relative
     ram: float | None = 0.10  # relative
     fid: float | None = 1.0  # absolute, FID points
+    energy: float | None = 0.10  # relative, joules per generation
 
     def describe(self) -> str:
         def rel(value: float | None) -> str:
@@ -91,7 +100,7 @@ class Thresholds:
         fid = "off" if self.fid is None else f"+{self.fid:g}"
         return (
             f"latency {rel(self.latency)} and beyond the runs' spread, VRAM {rel(self.vram)}, "
-            f"RAM {rel(self.ram)}, FID {fid}"
+            f"RAM {rel(self.ram)}, FID {fid}, energy {rel(self.energy)}"
         )
 
 
@@ -108,6 +117,15 @@ class Check:
     regressed: bool
     note: str = ""
     contended: str = ""  # "", "baseline", "candidate" or "both": whose timing was contended
+
+
+@dataclass(frozen=True)
+class NotCompared:
+    """A figure of a matched row the gate could not compare, and why (energy without a counter)."""
+
+    key: tuple[str, ...]
+    figure: str
+    reason: str
 
 
 def noise_margin(b_iqr: float, b_rounds: float, c_iqr: float, c_rounds: float) -> float:
@@ -173,6 +191,7 @@ class GateResult:
     only_baseline: list[tuple[str, ...]]
     only_candidate: list[tuple[str, ...]]
     notes: list[str]
+    not_compared: list[NotCompared] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[Check]:
@@ -199,7 +218,14 @@ def gate(
         )
     noise = _noise(history, shared, b.loc[shared], noise_sigmas, line)
     checks: list[Check] = []
+    not_compared: list[NotCompared] = []
     for key in shared:
+        if limits.energy is not None and b.loc[key, "status"] == "ok" and c.loc[key, "status"] == "ok":
+            energy = _energy(key, b.loc[key], c.loc[key], limits.energy)
+            if isinstance(energy, NotCompared):
+                not_compared.append(energy)
+            else:
+                checks.append(energy)
         side = _contended(b.loc[key], c.loc[key])
         checks.extend(
             replace(check, contended=side) if check.figure in TIMED else check
@@ -228,6 +254,7 @@ def gate(
         [key for key in b.index if key not in c.index],
         [key for key in c.index if key not in b.index],
         notes,
+        not_compared,
     )
 
 
@@ -303,6 +330,30 @@ def _compare(
     return checks
 
 
+def _energy(key: tuple[str, ...], b: pd.Series, c: pd.Series, limit: float) -> Check | NotCompared:
+    """Energy per generation, only between rows measured by the same counters."""
+    missing = [
+        f"{side}: {_text(row['energy_reason']) or 'no energy recorded (a run saved before energy_j)'}"
+        for side, row in (("baseline", b), ("candidate", c))
+        if pd.isna(row["energy_j"])
+    ]
+    if missing:
+        return NotCompared(key, "energy_j", "; ".join(missing))
+    counters = (_text(b["energy_counters"]), _text(c["energy_counters"]))
+    if counters[0] != counters[1]:
+        return NotCompared(
+            key,
+            "energy_j",
+            f"other counters ({counters[0] or '?'} vs {counters[1] or '?'}): not the same energy",
+        )
+    regressed = c["energy_j"] > b["energy_j"] * (1.0 + limit)
+    return _relative(key, "energy_j", b, c, limit, regressed=regressed, note=f"counters {counters[0]}")
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _relative(
     key: tuple[str, ...],
     figure: str,
@@ -373,6 +424,13 @@ def to_markdown(result: GateResult, baseline: str, candidate: str, limits: Thres
         if keys:
             parts.append(f"\n## {title} ({len(keys)}): not compared\n\n")
             parts.extend(f"- {_key_text(key)}\n" for key in keys)
+    if result.not_compared:
+        # One line per reason: on a machine without counters every row says the same.
+        by_reason: dict[str, list[tuple[str, ...]]] = {}
+        for item in result.not_compared:
+            by_reason.setdefault(item.reason, []).append(item.key)
+        parts.append(f"\n## Energy not compared ({len(result.not_compared)})\n\n")
+        parts.extend(f"- {reason}: {_keys_text(keys)}\n" for reason, keys in by_reason.items())
     return "".join(parts)
 
 
@@ -423,6 +481,11 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     parser.add_argument("--ram", default="10%", help="peak RAM threshold (default: 10%%)")
     parser.add_argument("--fid", default="1.0", help="FID threshold in FID points (default: 1.0)")
     parser.add_argument(
+        "--energy",
+        default="10%",
+        help="energy per generation threshold, same counters only (default: 10%%)",
+    )
+    parser.add_argument(
         "--history",
         action="append",
         metavar="DIR",
@@ -453,6 +516,7 @@ def run(args: argparse.Namespace) -> int:
         vram=thresholds.percent(args.vram, "--vram"),
         ram=thresholds.percent(args.ram, "--ram"),
         fid=thresholds.absolute(args.fid, "--fid", "FID points"),
+        energy=thresholds.percent(args.energy, "--energy"),
     )
     sigmas = thresholds.absolute(args.noise_sigmas, "--noise-sigmas", "sigmas")
     pattern = thresholds.glob(args.history_runs, "--history-runs") if args.history_runs is not None else None

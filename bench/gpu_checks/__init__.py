@@ -8,6 +8,6 @@ process per set of options, see suite_run.py).
 from bench.gpu_checks.base import CHECKS, Check, CheckContext, Outcome, check
 
 # Importing the modules registers their checks, in this order on the page.
-from bench.gpu_checks import device_checks, suite_checks  # noqa: F401  isort: skip
+from bench.gpu_checks import device_checks, suite_checks, energy_checks  # noqa: F401  isort: skip
 
 __all__ = ["CHECKS", "Check", "CheckContext", "Outcome", "check"]

@@ -21,6 +21,7 @@ PACKAGES = (
     "tensorrt",
     "bitsandbytes",
     "nvidia-ml-py",
+    "zeus",
 )
 TOLERANCES = """\
 - VRAM (sd15-vram): allocated <= reserved <= 1.3 x allocated + 512 MiB; where NVML lists this
@@ -31,6 +32,9 @@ TOLERANCES = """\
 - Exports (ort-cuda, tensorrt): the provider the sessions really got, and PSNR against the
   fp32 torch image of at least 20 dB (tiny-sd, random weights).
 - compile: first call at most 3 x the timed call + 0.5 s (a recompilation takes seconds).
+- Energy (energy-counter, energy-row): NVML's counter through Zeus advances over 3 s of tiny-sd
+  generations, at a mean of 5-1500 W; per-round windows hold 50-105% of one window around them;
+  the sd15 fp32 row has energy_j > 0 from a GPU counter and images_per_kwh = batch x 3.6e6 / energy_j.
 """
 
 
