@@ -20,7 +20,7 @@ from bench import progress
 from bench.collectors import FinishedRun, collect
 from bench.generate import generate
 from bench.instruments.memory import RssSampler
-from bench.instruments.quality import has_non_finite, psnr
+from bench.instruments.quality import has_non_finite, psnr, ssim
 from bench.interleave import Clock, InterleavedSession, LaneResult, replay
 from bench.measure import Measurement, OutOfMemory, measure, variant_fields  # the last two: shared
 from bench.profiles.offload import is_oom, measure_offloaded, oom_fields
@@ -136,13 +136,10 @@ class Suite:
             "load_avg_1m": None,
             "torch_threads": None,
             "contended": None,
-            "energy_j": None,
-            "images_per_kwh": None,
-            "energy_counters": None,
-            "energy_reason": None,
             "params": None,
             "size_mb": None,
             "psnr_vs_baseline": None,
+            "ssim_vs_baseline": None,
             "fid": None,
             "macs_g": None,
             "interleaved": False,  # true once bench/interleave.py timed the row
@@ -242,7 +239,7 @@ class Suite:
     def finish(
         self, case: Case, result: Measurement, info: dict[str, Any], variant: Variant | None = None
     ) -> None:
-        """The measured row: PSNR against the baseline, ok or nan, then the collectors' fields.
+        """The measured row: PSNR and SSIM against the baseline, ok or nan, then the collectors' fields.
         `variant`: the one measured (by default the suite's current one)."""
         config = self.config
         variant = variant or self._variant
@@ -255,6 +252,8 @@ class Suite:
         if case.variant != BASELINE and reference is not None:
             value = psnr(result.images, reference)
             info["psnr_vs_baseline"] = None if math.isnan(value) else value
+            similarity = ssim(result.images, reference)
+            info["ssim_vs_baseline"] = None if math.isnan(similarity) else similarity
         if has_non_finite(result.images):
             info.update(status="nan", reason="the generated image has NaN or inf pixels")
         else:

@@ -29,6 +29,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("macs_g", "MACs (G)"),
     ("fid", "FID"),
     ("psnr_vs_baseline", "PSNR vs baseline (dB)"),
+    ("ssim_vs_baseline", "SSIM vs baseline"),
 )
 NOTHING = "No variant besides a baseline in these runs: nothing to compare."
 GROUP = ["machine", "model", "workload", "profile", "run"]
@@ -149,7 +150,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
         help="before/after: every variant against its baseline",
         description=(
             "Every variant against the baseline of the same model, workload and machine: latency, "
-            "per-step time, VRAM, RAM, size, MACs, FID and PSNR, as figures and as a change in percent."
+            "per-step time, VRAM, RAM, size, MACs, FID, PSNR and SSIM, as figures and as a change in percent."
         ),
     )
     parser.add_argument("--latest", action="store_true", help="only each machine's newest run")

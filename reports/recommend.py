@@ -14,9 +14,10 @@ For each model x workload with rows on the profile (newest run per variant):
 - **latency**: measured when the row was measured on the profile's own kind of device
   (``cpu`` on a CPU, a GPU class on CUDA and not emulated, ``host`` anywhere), else the
   run's ``projected_latency_s`` for the profile; a row with neither is excluded.
-- **quality**: ``--min-psnr`` against ``psnr_vs_baseline`` (the baseline itself counts as
-  identical); ``--max-fid-increase`` against the FID of the baseline of the same run. A
-  bound that cannot be checked (the figure was not measured) excludes the variant.
+- **quality**: ``--min-psnr`` against ``psnr_vs_baseline`` and ``--min-ssim`` (0 to 1) against
+  ``ssim_vs_baseline`` (the baseline itself counts as identical); ``--max-fid-increase``
+  against the FID of the baseline of the same run. A bound that cannot be checked (the figure
+  was not measured, as in runs saved before SSIM was) excludes the variant.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ import pandas as pd
 from reports import fits, frames, output
 from reports.errors import ReportError
 
+# SSIM near 1 needs more than the usual 4 digits: 0.99996 is not 1 (identical), nor "1 below 1".
+SSIM_DIGITS = 6
+
 
 @dataclass
 class Candidate:
@@ -41,6 +45,7 @@ class Candidate:
     memory: str  # peak memory and which: "544.9 MiB RAM"
     psnr: float
     fid_increase: float
+    ssim: float = math.nan
 
 
 @dataclass
@@ -65,7 +70,11 @@ class Recommendations:
 
 
 def recommend(
-    df: pd.DataFrame, profile: str, max_fid_increase: float | None = None, min_psnr: float | None = None
+    df: pd.DataFrame,
+    profile: str,
+    max_fid_increase: float | None = None,
+    min_psnr: float | None = None,
+    min_ssim: float | None = None,
 ) -> Recommendations:
     df = frames.normalised(df)
     df = df[df["model"] != ""]  # plain pytest-benchmark rows have no variant to recommend
@@ -82,7 +91,7 @@ def recommend(
         result = Recommendation(model, workload, profile, machine)
         order = frames.order_variants(list(group["variant"]), list(group["baseline_variant"]))
         for index in sorted(group.index, key=lambda i: order.index(group.at[i, "variant"])):
-            candidate, why = _judge(group.loc[index], base.loc[index], max_fid_increase, min_psnr)
+            candidate, why = _judge(group.loc[index], base.loc[index], max_fid_increase, min_psnr, min_ssim)
             if candidate is None:
                 result.excluded.append((group.at[index, "variant"], why))
             else:
@@ -126,6 +135,7 @@ def _judge(
     base: pd.Series,
     max_fid_increase: float | None,
     min_psnr: float | None,
+    min_ssim: float | None = None,
 ) -> tuple[Candidate | None, str]:
     """The row as a candidate, or why not."""
     if row["status"] != "ok":
@@ -150,6 +160,13 @@ def _judge(
             return None, "PSNR against the baseline was not measured"
         if psnr < min_psnr:
             return None, f"PSNR {output.number(psnr)} dB is below {min_psnr:g} dB"
+    # Older saved runs have no ssim_vs_baseline column: NaN, so "not measured", never a crash.
+    ssim = 1.0 if is_baseline else row.get("ssim_vs_baseline", math.nan)
+    if min_ssim is not None:
+        if pd.isna(ssim):
+            return None, "SSIM against the baseline was not measured"
+        if ssim < min_ssim:
+            return None, f"SSIM {output.number(ssim, SSIM_DIGITS)} is below {min_ssim:g}"
     fid_increase = row["fid"] - base["fid"] if pd.notna(row["fid"]) and pd.notna(base["fid"]) else math.nan
     if is_baseline and pd.notna(row["fid"]):
         fid_increase = 0.0
@@ -159,7 +176,8 @@ def _judge(
         if fid_increase > max_fid_increase:
             return None, f"FID +{output.number(fid_increase)} over the baseline exceeds +{max_fid_increase:g}"
     basis = "measured" if measured else "projected"
-    return Candidate(row["variant"], float(latency), basis, fit, _memory(row), psnr, fid_increase), ""
+    candidate = Candidate(row["variant"], float(latency), basis, fit, _memory(row), psnr, fid_increase, ssim)
+    return candidate, ""
 
 
 def _fits(row: pd.Series, measured: bool) -> str:
@@ -196,10 +214,17 @@ def _notes(rows: pd.DataFrame) -> list[str]:
 # --- rendering ----------------------------------------------------------------------------------
 
 
-def to_markdown(result: Recommendations, max_fid_increase: float | None, min_psnr: float | None) -> str:
+def to_markdown(
+    result: Recommendations,
+    max_fid_increase: float | None,
+    min_psnr: float | None,
+    min_ssim: float | None = None,
+) -> str:
     bounds = []
     if min_psnr is not None:
         bounds.append(f"PSNR at least {min_psnr:g} dB")
+    if min_ssim is not None:
+        bounds.append(f"SSIM at least {min_ssim:g}")
     if max_fid_increase is not None:
         bounds.append(f"FID at most +{max_fid_increase:g} over the baseline")
     parts = [
@@ -235,12 +260,13 @@ def _ranked_table(ranked: list[Candidate]) -> str:
                 "fits": c.fits,
                 "peak memory": c.memory,
                 "PSNR (dB)": output.number(c.psnr),
+                "SSIM": output.number(c.ssim, SSIM_DIGITS),
                 "FID increase": output.number(c.fid_increase),
             }
             for rank, c in enumerate(ranked, start=1)
         ]
     )
-    numbers = ["rank", "latency (s)", "peak memory", "PSNR (dB)", "FID increase"]
+    numbers = ["rank", "latency (s)", "peak memory", "PSNR (dB)", "SSIM", "FID increase"]
     return output.markdown(frame, right=numbers)
 
 
@@ -267,6 +293,9 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
         "--max-fid-increase", type=non_negative, metavar="X", help="FID points over the baseline"
     )
     parser.add_argument("--min-psnr", type=non_negative, metavar="Y", help="dB against the baseline image")
+    parser.add_argument(
+        "--min-ssim", type=unit_interval, metavar="S", help="SSIM against the baseline image, 0 to 1"
+    )
     parser.add_argument("--output", type=Path, help="write to FILE instead of stdout")
     parser.set_defaults(run=run)
 
@@ -282,7 +311,19 @@ def non_negative(text: str) -> float:
     return value
 
 
+def unit_interval(text: str) -> float:
+    """An option's number from 0 to 1 (argparse type): an SSIM bound above 1 would exclude everything."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number from 0 to 1")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
-    result = recommend(fits.load(args.paths), args.profile, args.max_fid_increase, args.min_psnr)
-    output.emit(to_markdown(result, args.max_fid_increase, args.min_psnr), args.output)
+    bounds = (args.max_fid_increase, args.min_psnr, args.min_ssim)
+    result = recommend(fits.load(args.paths), args.profile, *bounds)
+    output.emit(to_markdown(result, *bounds), args.output)
     return 0

@@ -200,6 +200,13 @@ FIELDS: tuple[Field, ...] = (
     _col("fid", float, "", "collector quality_fields", "quality", "Frechet inception distance",
          "Fréchet inception distance of the variant's `fid_n` samples against `fid_ref` (with `--quality "
          "fid`; null otherwise)"),
+    _col("ssim_vs_baseline", float, "", "suite", "quality",
+         "SSIM against the baseline image, 1 when identical (Wang et al. 2004 settings)",
+         "structural similarity against the baseline image of the same seed (scikit-image, Wang et al. "
+         "2004: 11-tap Gaussian window of sigma 1.5, population covariances, K1 0.01, K2 0.03, data range "
+         "1; each colour channel, then the mean over channels and over the batch's images); 1 when "
+         "identical; a smaller odd window on an image under 11 px a side; null for the baseline itself, "
+         "and when an image is under 3 px a side or has non-finite pixels (docs/quality.md)"),
     _col("reason", str, "", "suite", "context", "why, when status is not ok",
          "why, when status is not `ok` (empty otherwise)", nullable=False),
     _req("weights", str, "", "suite", "context", "random or the local weights path",
@@ -293,21 +300,6 @@ FIELDS: tuple[Field, ...] = (
          "mean NVML GPU utilisation during the generations, %; NaN on CPU",
          "mean GPU utilisation (NVML, whole device, sampled every 50 ms during the first call, warm-up and "
          "timed rounds); null on CPU or without nvidia-ml-py"),
-    # Energy over the timed rounds from hardware counters through Zeus (bench/instruments/energy.py).
-    _col("energy_j", float, "J", "suite", "energy",
-         "energy per generation over the timed rounds, joules; null (with energy_reason) without a counter",
-         "joules per generation: what the counters in `energy_counters` counted over the timed rounds "
-         "(through Zeus: NVML's energy counter of the run's GPU, Volta or newer; RAPL's CPU package and "
-         "DRAM, whole package), divided by the timed generations; null when no counter could be read, "
-         "never an estimate (`energy_reason` says why)"),
-    _col("images_per_kwh", float, "images/kWh", "suite", "energy", "images per kilowatt-hour, from energy_j",
-         "images per generation (`batch`) / (`energy_j` / 3.6e6); null with `energy_j`"),
-    _col("energy_counters", str, "", "suite", "energy", "counters energy_j sums: nvml:gpu0+rapl:cpu0",
-         "the counters `energy_j` sums, `+`-joined: `nvml:gpu<i>` (torch's device index), `rapl:cpu<i>` "
-         "and `rapl:dram<i>` (RAPL package i); null when none was read"),
-    _col("energy_reason", str, "", "suite", "energy", "why energy_j is null; empty when measured",
-         "why `energy_j` is null (no NVML, no RAPL, a counter that did not advance, zeus not installed); "
-         "null when measured"),
     _col("macs_g", float, "G MACs", "collector macs_fields", "compute",
          "multiply-accumulates per generated image, all stages, billions",
          "multiply-accumulates per generated image, all stages, in billions (FLOPs = 2 x MACs): text "

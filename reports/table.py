@@ -31,6 +31,7 @@ READER_COLUMNS = (
     "peak_vram_mib",
     "size_mb",
     "psnr_vs_baseline",
+    "ssim_vs_baseline",
     "fid",
     "reason",
 )
