@@ -300,6 +300,21 @@ FIELDS: tuple[Field, ...] = (
          "mean NVML GPU utilisation during the generations, %; NaN on CPU",
          "mean GPU utilisation (NVML, whole device, sampled every 50 ms during the first call, warm-up and "
          "timed rounds); null on CPU or without nvidia-ml-py"),
+    # Energy over the timed rounds from hardware counters through Zeus (bench/instruments/energy.py).
+    _col("energy_j", float, "J", "suite", "energy",
+         "energy per generation over the timed rounds, joules; null (with energy_reason) without a counter",
+         "joules per generation: what the counters in `energy_counters` counted over the timed rounds "
+         "(through Zeus: NVML's energy counter of the run's GPU, Volta or newer; RAPL's CPU package and "
+         "DRAM, whole package), divided by the timed generations; null when no counter could be read, "
+         "never an estimate (`energy_reason` says why)"),
+    _col("images_per_kwh", float, "images/kWh", "suite", "energy", "images per kilowatt-hour, from energy_j",
+         "images per generation (`batch`) / (`energy_j` / 3.6e6); null with `energy_j`"),
+    _col("energy_counters", str, "", "suite", "energy", "counters energy_j sums: nvml:gpu0+rapl:cpu0",
+         "the counters `energy_j` sums, `+`-joined: `nvml:gpu<i>` (torch's device index), `rapl:cpu<i>` "
+         "and `rapl:dram<i>` (RAPL package i); null when none was read"),
+    _col("energy_reason", str, "", "suite", "energy", "why energy_j is null; empty when measured",
+         "why `energy_j` is null (no NVML, no RAPL, a counter that did not advance, zeus not installed); "
+         "null when measured"),
     _col("macs_g", float, "G MACs", "collector macs_fields", "compute",
          "multiply-accumulates per generated image, all stages, billions",
          "multiply-accumulates per generated image, all stages, in billions (FLOPs = 2 x MACs): text "
