@@ -163,6 +163,7 @@ def commands(runs: Path, out: Path) -> dict[str, list[str]]:
         "fits": ["fits", str(runs)],
         # tune reads a search's tune.json, not runs: on a folder of runs it says there is none.
         "tune": ["tune", "--output", str(out), str(runs)],
+        "history": ["history", "--output", str(out), str(runs)],
     }
 
 
@@ -193,6 +194,9 @@ def check(command: str, result: subprocess.CompletedProcess[str], out: Path) -> 
     elif command == "html":
         page = (out / "report.html").read_text()
         assert "<h2>Runs</h2>" in page and "<table" in page, context
+    elif command == "history":
+        page = (out / "history.html").read_text()
+        assert '<section id="runs">' in page and "</html>" in page, context
 
 
 def run_reports(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
