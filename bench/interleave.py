@@ -38,6 +38,7 @@ from bench import faults, progress
 from bench.errors import BenchError
 from bench.generate import generate
 from bench.instruments.contention import Contention, ContentionMeter
+from bench.instruments.energy import EnergyMeter
 from bench.instruments.memory import CudaPeak, RssSampler
 from bench.instruments.stages import GenerationStages, StageRecorder
 from bench.measure import NVML_INTERVAL_S, RSS_INTERVAL_S, Measurement, OutOfMemory, variant_fields
@@ -102,6 +103,7 @@ class _Lane:
     case: Case
     info: dict[str, Any]
     cuda: CudaPeak
+    energy: EnergyMeter  # over this variant's own timed rounds only
     variant: Variant | None = None
     error: BaseException | None = None
     durations: list[float] = field(default_factory=list)
@@ -137,7 +139,10 @@ class InterleavedSession:
         self.reload = self.config.interleave == RELOAD
         self.timer = timer
         device = self.config.device
-        self.lanes = [_Lane(c, suite.row(c) | {"interleaved": True}, CudaPeak(device)) for c in cases]
+        self.lanes = [
+            _Lane(c, suite.row(c) | {"interleaved": True}, CudaPeak(device), EnergyMeter(device))
+            for c in cases
+        ]
 
     def run(self) -> list[LaneResult]:
         rounds = self.config.rounds
@@ -235,9 +240,11 @@ class InterleavedSession:
             generate(pipeline, lane.case.workload, self.config.device)
         progress.phase(f"round {round_index + 1} of {self.config.rounds}: {lane.case.variant}")
         with self._slot(lane), StageRecorder(pipeline, self.config.device) as stages:
+            lane.energy.begin()  # outside the clock: Zeus synchronises the GPU and reads counters
             started = self.timer()
             generate(pipeline, lane.case.workload, self.config.device, stages)
             lane.durations.append(self.timer() - started)
+            lane.energy.end()
         lane.generations.extend(stages.generations)
         if self.reload and round_index == self.config.rounds - 1:
             self._finish(lane, contention.so_far())  # while loaded: no load just for the row
@@ -258,6 +265,7 @@ class InterleavedSession:
             ram_start_mib=lane.ram_start_mib,
             ram_source=lane.ram_source if self.reload else lane.ram_source + SET_SUFFIX,
             contention=contention,  # over the alternation (every variant's rounds), not one lane's
+            energy=lane.energy.result(len(lane.durations), lane.case.workload.batch),
         )
         self.suite.finish(lane.case, measurement, lane.info, variant)
         self._unload(lane)

@@ -107,6 +107,10 @@ def test_rounds_alternate_and_each_test_reports_its_own(tmp_path: Path) -> None:
         assert row["ram_source"].endswith(SET_SUFFIX)  # every variant resident: the set's peak
         assert benchmark.stats.stats.data == suite.interleaved_rounds(case)
         assert len(benchmark.stats.stats.data) == 2
+        # Energy over its own rounds: a counter's joules, or null with why (no RAPL, no GPU here).
+        measured = row["energy_j"] is not None
+        assert measured == (row["energy_reason"] is None)
+        assert (row["energy_j"] > 0) if measured else bool(row["energy_reason"])
     assert results["int8wo"][1].extra_info["psnr_vs_baseline"] is not None
 
 
