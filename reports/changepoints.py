@@ -80,6 +80,8 @@ def detect(values: Sequence[float] | np.ndarray) -> Fit:
         raise ValueError("change points need finite, positive values (they are found on a log scale)")
     logs = np.log(y)
     n = logs.size
+    if n == 0:
+        return Fit((), (), math.nan)
     offset = max(0, n - MAX_POINTS)
     starts = [0] if n < MIN_POINTS else [0, *(offset + s for s in _best_starts(logs[offset:]) if s)]
     bounds = [*starts, n]
@@ -88,7 +90,7 @@ def detect(values: Sequence[float] | np.ndarray) -> Fit:
     )
     steps = tuple(Step(a[1], a[2], b[2]) for a, b in itertools.pairwise(levels))
     residual = sum(float(((logs[s:e] - np.log(level)) ** 2).sum()) for s, e, level in levels)
-    sigma = max(math.sqrt(residual / max(n - len(levels), 1)), SIGMA_FLOOR) if n else math.nan
+    sigma = max(math.sqrt(residual / max(n - len(levels), 1)), SIGMA_FLOOR)
     return Fit(steps, levels, sigma)
 
 
