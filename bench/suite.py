@@ -118,6 +118,7 @@ class Suite:
             "rounds": None,
             "first_call_s": None,
             "build_s": None,
+            "first_build_s": None,
             "cache_hit": None,
             "build_peak_ram_mib": None,
             "text_encoder_s": None,

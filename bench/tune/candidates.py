@@ -40,7 +40,8 @@ class Measurement:
     peak_ram_mib: float | None = None
     peak_vram_mib: float | None = None
     fits: bool | None = None  # the built variant fits the profile (None: no profile fit recorded)
-    build_s: float | None = None
+    build_s: float | None = None  # in this run: the load, on a cache hit
+    first_build_s: float | None = None  # what the build took when the variant was made
     cache_hit: bool | None = None
     run: str = ""  # the saved run the row is in
     stage: str = ""  # the race's stage that measured it: pilot, round 1, ..., confirm

@@ -141,6 +141,13 @@ def built_seconds(measurement: Measurement) -> float:
     return 0.0
 
 
+def first_build_seconds(measurement: Measurement) -> float:
+    """What the variant's build took when it was made, whether this run built or loaded it."""
+    if measurement.first_build_s is not None:
+        return measurement.first_build_s
+    return built_seconds(measurement)  # a row from before first_build_s was recorded
+
+
 class Race:
     def __init__(
         self,
@@ -258,12 +265,13 @@ class Race:
 
     def _build_guess(self, candidate: Candidate) -> float:
         """0 for a candidate built before (a load, counted in the timing's overhead); else the
-        sum of its passes' builds alone."""
+        sum of its passes' builds alone, as long as each took when it was made (an atom that
+        came from the variant cache was loaded in the pilot, not built)."""
         if candidate.measurements:
             return 0.0
         singles = [c for c in self.candidates if len(c.passes) == 1 and c.measurements]
         parts = combination_of(candidate, singles) or ()
-        return sum(max((built_seconds(m) for m in atom.measurements), default=0.0) for atom in parts)
+        return sum(max((first_build_seconds(m) for m in atom.measurements), default=0.0) for atom in parts)
 
     def _judge(self, candidate: Candidate, measurement: Measurement) -> None:
         if measurement.status == "unsupported":

@@ -303,6 +303,7 @@ def _measurement(
         peak_vram_mib=_peak_vram(info),
         fits=_fits(info),
         build_s=info.get("build_s"),
+        first_build_s=info.get("first_build_s"),
         cache_hit=info.get("cache_hit"),
         run=str(path),
     )

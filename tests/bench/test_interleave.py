@@ -164,6 +164,7 @@ def test_reload_mode_loads_each_variant_once_per_round_and_no_more(tmp_path: Pat
         assert outcome.status == "ok"
         assert benchmark.extra_info["interleaved"] is True
         assert benchmark.extra_info["other_cpu_pct"] is not None  # contention up to its last round
+        assert benchmark.extra_info["first_build_s"] > 0  # the build's own seconds, from the manifest
         assert not benchmark.extra_info["ram_source"].endswith(SET_SUFFIX)  # its own peak
     assert results["int8wo"][1].extra_info["psnr_vs_baseline"] is not None
 

@@ -185,6 +185,24 @@ def test_builds_are_guessed_apart_from_timing():
     assert race._build_guess({c.recipe: c for c in candidates}["bf16"]) == 0.0
 
 
+def test_a_combination_of_atoms_loaded_from_the_cache_is_guessed_at_their_first_builds():
+    class CachedAtoms(StubSource):
+        """Every atom comes from the variant cache (a 1 s load), made earlier in 100 s."""
+
+        def measure(self, recipes, rounds, label):
+            out = super().measure(recipes, rounds, label)
+            return {r: replace(m, build_s=1.0, first_build_s=100.0, cache_hit=True) for r, m in out.items()}
+
+    truth = {"bf16": (2.0, 45.0), "int8": (1.4, 50.0), "bf16+int8": (2.5, 44.0)}
+    clock = Clock()
+    candidates = candidates_of(truth)
+    race = Race(candidates, CachedAtoms(truth, clock), BOUND, Budget(None, clock))
+    race.run()
+    # The loads taught the timing nothing about builds (no build in the pilot), but the combination,
+    # never built, is guessed at its atoms' builds as they were made: not 0, not their loads.
+    assert race._build_guess(Candidate("bf16+int8", ("bf16", "int8"))) == pytest.approx(200.0)
+
+
 @pytest.mark.parametrize(("error", "stopped"), [(BudgetExpired, BUDGET), (KeyboardInterrupt, INTERRUPTED)])
 def test_a_stage_stopped_in_flight_keeps_what_earlier_stages_measured(error, stopped):
     truth = {"bf16": (2.0, 45.0), "int8": (1.4, 50.0), "bf16+int8": (2.5, 44.0)}
