@@ -22,9 +22,9 @@ arithmetic in numpy; 500 runs take about 50 ms).
 
 **BETA = 8** was chosen by simulation (tests/reports/test_changepoints.py re-checks it): on pure
 Gaussian noise no step in 10,000 seeded series of 20 runs nor in any of 50-500 runs, and 7 in
-10,000 (0.07%) at 10 runs; a +15% step at run 12 of 20 is found, at its run, for noise up to 3%
-of a run (at 5%, half the time). Fewer than ``MIN_POINTS`` (8) runs: no steps are placed, because
-at 4-8 runs the false alarms reach 0.3-1.6%.
+10,000 (0.07%) at 10 runs; a +15% step at run 12 of 20 is found at its run in 300 of 300 seeds
+at 2% noise per run, 291 at 3%, 127 at 5% (docs/history.md has the table). Fewer than
+``MIN_POINTS`` (8) runs: no steps are placed, because at 4-8 runs the false alarms reach 0.3-1.6%.
 
 **MIN_SEGMENT = 2**: a level must hold for two runs. One run far off (the build VM has honest runs
 25% slow) is then an outlier, not two steps; the cost is that a step in the newest run shows only

@@ -155,13 +155,14 @@ def _runs_table(runs: Iterable[RunInfo]) -> list[str]:
             _e(run.machine),
             _e(run.when),
             _e("; ".join(verdict.describe() for verdict in run.verdicts)),
+            _e(run.source),
         ]
         for run in runs
     ]
     return [
         "<h2>Runs</h2>",
         "<details open><summary>every run, in time order</summary>",
-        _table(["#", "run", "commit", "machine", "saved (UTC)", "gate"], rows),
+        _table(["#", "run", "commit", "machine", "saved (UTC)", "gate", "file"], rows),
         "</details>",
     ]
 

@@ -22,7 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the run builder and the browser are test helpers
 
 from helpers import browser  # noqa: E402
-from helpers.history_runs import FOLDER, Line, write_line  # noqa: E402
+from helpers.history_runs import Line, gate_runs, write_line  # noqa: E402
+from helpers.reports_runs import run_cli  # noqa: E402
 
 # The screenshots: (file, the sections shown, window height); the width is the same for all. A
 # headless screenshot shows the top of the page (a #fragment is not scrolled to), so the sections
@@ -35,33 +36,11 @@ SHOTS = (
 WIDTH = 1240
 
 
-def reports(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reports", *map(str, args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def build(work: Path, output: Path) -> subprocess.CompletedProcess[str]:
     """The synthetic line and its gate reports under ``work``; the page of it and docs/results."""
-    line = Line()
-    paths = write_line(work, line)
-    for candidate in (12, 13):  # the step's run fails the gate; the next one, against it, passes
-        reports(
-            "gate",
-            "--baseline",
-            paths[candidate - 2],
-            "--candidate",
-            paths[candidate - 1],
-            "--storage",
-            work,
-            "--output",
-            work / FOLDER / f"gate-{candidate:04d}.md",
-        )
-    return reports("history", REPO / "docs" / "results", work, "--output", output)
+    paths = write_line(work, Line())
+    gate_runs(run_cli, work, paths, (12, 13))  # the step's run fails the gate; the next one passes
+    return run_cli("history", "docs/results", work, "--output", output.resolve())
 
 
 def main() -> int:

@@ -9,9 +9,11 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from subprocess import CompletedProcess
 
 from helpers.reports_runs import row, run_doc
 
@@ -61,3 +63,19 @@ def write_line(storage: Path, line: Line) -> list[Path]:
         path.write_text(json.dumps(doc, indent=1))
         paths.append(path)
     return paths
+
+
+def gate_runs(
+    cli: Callable[..., CompletedProcess[str]], storage: Path, paths: list[Path], candidates: tuple[int, ...]
+) -> list[int]:
+    """The real gate on each candidate run against the run before it, its report written beside the
+    runs (``gate-NNNN.md``) as ``gate --output`` does in CI; the gate's exit statuses."""
+    statuses = []
+    for candidate in candidates:
+        report = storage / FOLDER / f"gate-{candidate:04d}.md"
+        before, after = paths[candidate - 2], paths[candidate - 1]
+        result = cli(
+            "gate", "--baseline", before, "--candidate", after, "--storage", storage, "--output", report
+        )
+        statuses.append(result.returncode)
+    return statuses

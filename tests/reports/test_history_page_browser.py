@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers import browser
-from helpers.history_runs import FOLDER, Line, write_line
+from helpers.history_runs import Line, gate_runs, write_line
 from helpers.reports_runs import REPO, call
 
 pytestmark = pytest.mark.skipif(
@@ -31,8 +31,7 @@ def test_the_console_check_sees_an_error_when_there_is_one(tmp_path: Path) -> No
 
 def test_the_history_page_loads_without_a_console_error(tmp_path: Path) -> None:
     storage = tmp_path / "storage"
-    paths = write_line(storage, Line())
-    call("gate", "--baseline", paths[10], "--candidate", paths[11], "--output", storage / FOLDER / "gate.md")
+    gate_runs(call, storage, write_line(storage, Line()), (12,))
     result = call("history", REPO / "docs" / "results", storage, "--output", tmp_path)
     assert result.returncode == 0, result.stderr
     loaded = browser.load(tmp_path / "history.html")
