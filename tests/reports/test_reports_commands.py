@@ -11,8 +11,8 @@ import pytest
 import reports
 from reports.cli import build_parser, command_modules
 
-COMMANDS = {"beforeafter", "checkpoints", "compare", "delta", "family", "fits", "gate", "html", "plots",
-            "recommend", "sweep", "table", "tune", "webui"}  # fmt: skip
+COMMANDS = {"beforeafter", "checkpoints", "compare", "delta", "family", "fits", "gate", "history", "html",
+            "plots", "recommend", "sweep", "table", "tune", "webui"}  # fmt: skip
 
 
 def test_every_command_module_is_found_and_only_those() -> None:
