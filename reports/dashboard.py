@@ -54,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
     page = dashboard_html.page(board, roots)
     target = folder / PAGE
     output.write_bytes(page.encode("utf-8"), target)
-    counts = f"{len(board.runs)} runs, {len(board.groups)} groups, {len(board.steps)} steps marked"
+    steps = len(board.steps)
+    counts = (
+        f"{len(board.runs)} runs, {len(board.groups)} groups, {steps} step{'' if steps == 1 else 's'} marked"
+    )
     print(f"wrote {target} ({counts})")
     for group, chart, series, step in board.steps:
         run = next(r for r in board.runs if r.position == step.position)

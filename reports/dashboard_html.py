@@ -80,7 +80,8 @@ def _summary(dashboard: Dashboard) -> str:
     machines = len({run.machine for run in runs})
     return (
         f"{len(runs)} runs{span} on {machines} machine{'s' if machines != 1 else ''}, "
-        f"{len(dashboard.groups)} model x workload x profile groups, {len(dashboard.steps)} steps marked"
+        f"{len(dashboard.groups)} model x workload x profile groups, "
+        f"{len(dashboard.steps)} step{'' if len(dashboard.steps) == 1 else 's'} marked"
     )
 
 

@@ -153,3 +153,16 @@ def test_a_line_of_500_runs_has_its_one_step_or_none(tmp_path: Path, step_run: i
     if step_run is not None:
         assert f" {step_run:04d}_main " in step_lines(stdout)[0]
     assert page.count("<circle ") == 500 * 2 * 3
+
+
+def test_a_verdict_finds_its_run_by_a_relative_path_and_one_of_no_run_here_is_named(tmp_path: Path) -> None:
+    """CI runs the gate in its own folder, so a report names the runs as it was given them."""
+    write_line(tmp_path / "line", Line(runs=8, step_run=None))
+    report = "# Gate\n\n- baseline: {}\n- candidate: {}\n- rows matched: 3\n\nNo regressions.\n"
+    folder = tmp_path / "line" / FOLDER
+    (folder / "gate-a.md").write_text(report.format(f"{FOLDER}/0006_main.json", f"{FOLDER}/0007_main.json"))
+    (folder / "gate-b.md").write_text(report.format("elsewhere/0001_pr9.json", "elsewhere/0002_pr9.json"))
+    page, _ = history(tmp_path / "line", "--output", tmp_path)
+    assert "<h2>Gate verdicts (1)</h2>" in page and "<td>#7 0007_main</td>" in page
+    assert "gate passed against 0006_main" in page
+    assert "Gate reports of runs not among these:" in page and "candidate elsewhere/0002_pr9.json" in page
