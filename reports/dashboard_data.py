@@ -246,7 +246,7 @@ def _group(
             charts.append(Chart(metric, tuple(series)))
     failed = rows[rows["status"] != "ok"].sort_values("position", kind="stable")
     failures = tuple(
-        Failure(int(r.position), str(r.variant), str(r.status), str(r.reason or ""))
+        Failure(int(r.position), str(r.variant), str(r.status), r.reason if isinstance(r.reason, str) else "")
         for r in failed.itertuples(index=False)
     )
     positions = tuple(sorted(int(p) for p in rows["position"].unique()))
