@@ -16,7 +16,7 @@ from bench.commands.cache import _size as size_text
 
 REPO = Path(__file__).resolve().parents[2]
 CONSOLE_SCRIPT = Path(sys.executable).with_name("diffbench")
-COMMANDS = {"cache", "gpu-check", "profiles", "recover", "report", "run", "study", "tune"}
+COMMANDS = {"cache", "fleet", "gpu-check", "profiles", "recover", "report", "run", "study", "tune"}
 # What a command's --help must not import (seconds each); a command imports them when it runs.
 HEAVY = ("torch", "diffusers", "transformers", "pandas")
 DELEGATES = {
@@ -25,6 +25,7 @@ DELEGATES = {
     "recover": "bench.recover",
     "gpu-check": "bench.gpu_check",
     "tune": "bench.tune.cli",
+    "fleet": "bench.fleet.cli",
 }
 
 
@@ -86,6 +87,8 @@ def test_help_and_profile_listing_import_no_torch():
         ["study", "--help"],
         ["recover", "--help"],
         ["profiles", "--help"],
+        ["fleet", "--help"],
+        ["fleet", "run", "--help"],
         ["profiles", "--device", "cpu"],
         # Reads the cache's manifests only (optimize's package import is lazy).
         ["cache", "ls", "--cache-dir", "no-such-cache-folder"],
