@@ -27,6 +27,7 @@ from bench.fleet.ray_import import shim_environment
 from bench.fleet.resources import AUTO, advertise, check_profile, profile_resource, ray_start_command
 from bench.fleet.storage import check_storage, write_run
 from bench.fleet.tasks import ProfileResult, run_profile_suite
+from bench.tune.suite_source import STOP_GRACE_S
 
 # Options fleet run sets on every node itself; a user's copy would contradict it.
 RESERVED_SUITE_OPTIONS = ("--profile", "--benchmark-save", "--benchmark-storage")
@@ -161,6 +162,9 @@ def _collect(ray: Any, pending: dict[Any, str], storage: Path) -> int:
     except KeyboardInterrupt:
         for reference in pending:
             ray.cancel(reference)  # KeyboardInterrupt in the task, which stops its suite
+        # Each suite runs in a process group of its own, which only its task stops: wait (bounded)
+        # for the cancelled tasks to end before this driver disconnects and its workers go.
+        ray.wait(list(pending), num_returns=len(pending), timeout=STOP_GRACE_S + 5)
         print(
             f"[fleet] interrupted after {time.monotonic() - started:.0f} s: cancelled "
             f"{', '.join(pending.values())}; the runs already written stay in {storage}",

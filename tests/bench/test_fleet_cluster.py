@@ -5,8 +5,11 @@ before anything starts. One cluster for the module: starting one takes seconds."
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +135,54 @@ def test_fleet_run_brings_one_run_per_profile_into_one_storage(cluster, tmp_path
     # The driver ended with the same comparison.
     ending = result.stdout.split("[fleet] diffbench report compare --by profile")[-1]
     assert "## latency, median (s)" in ending and "gtx1650" in ending and "rtx3050" in ending
+
+
+def _suites_named(name: str) -> list[int]:
+    """Pids of the suite processes saving as `name` (read from /proc: only this test's runs match)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"--benchmark-save={name}".encode() in command:
+                found.append(int(entry.name))
+    return found
+
+
+def test_ctrl_c_on_the_driver_stops_the_nodes_suites(cluster, tmp_path):
+    address, _ = cluster
+    storage = tmp_path / "runs"
+    name = f"ctrlc{os.getpid()}"
+    driver = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "bench", "fleet", "run", "--address", address, "--profiles", "gtx1650"),
+            *("--storage", str(storage), "--name", name),
+            *("--model", "tiny-sd", "--variants", "fp32", "--rounds", "500"),
+        ],
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        stdout=subprocess.DEVNULL,  # the relayed progress lines: nobody reads them here
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _suites_named(f"{name}-gtx1650") and time.monotonic() < deadline:
+            assert driver.poll() is None, driver.communicate()
+            time.sleep(0.5)
+        assert _suites_named(f"{name}-gtx1650"), "the suite never started on the node"
+        time.sleep(3)  # well inside the suite's 500 rounds
+        driver.send_signal(signal.SIGINT)
+        _, stderr = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, stderr
+    assert "interrupted" in stderr and "cancelled gtx1650" in stderr
+    deadline = time.monotonic() + 15
+    while _suites_named(f"{name}-gtx1650") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _suites_named(f"{name}-gtx1650") == []
+    assert not list(storage.rglob("*.json"))
