@@ -196,15 +196,21 @@ class Race:
         stage = 1
         while len(pool) > 1:
             if not self._stage(f"round {stage}", pool, rounds, shrink=True):
-                return
+                break  # the budget: the best ranked so far is still confirmed, where that fits
             pool = self._halve(pool, stage)
             rounds *= self.plan.growth
             stage += 1
         # The race's survivor is confirmed; where the halving left none within the bound, the
         # best measured.
         finalist = next((c for c in pool if c.status is None), None) or self.best()
-        if finalist is not None and self.plan.confirm_rounds:
-            self._stage("confirm", [finalist], self.plan.confirm_rounds)
+        if finalist is None or not self.plan.confirm_rounds:
+            return
+        if self.result.stopped == BUDGET:
+            remaining = self.budget.remaining() or 0.0
+            if not self._fits([finalist], self.plan.confirm_rounds, remaining):
+                self.result.note += "; the confirmation did not fit either"
+                return
+        self._stage("confirm", [finalist], self.plan.confirm_rounds)
 
     # -- one timing stage ---------------------------------------------------------------------
     def _stage(self, label: str, group: list[Candidate], rounds: int, *, shrink: bool = False) -> bool:

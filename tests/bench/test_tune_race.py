@@ -146,6 +146,23 @@ def test_the_budget_shrinks_a_round_to_what_fits_then_stops():
     assert left_out.status is Status.DROPPED and "left out to fit the budget" in left_out.reason
 
 
+def test_a_round_the_budget_cannot_hold_still_leaves_time_to_confirm_the_best_ranked():
+    truth = {"bf16": (2.0, 45.0), "int8": (1.4, 50.0), "bf16+int8": (2.5, 44.0)}
+    clock = Clock()
+    candidates = candidates_of(truth)
+    source = StubSource(truth, clock)
+    # Pilot 3 x 3 = 9 s, round 1 (3 candidates x 2 rounds) 4 x 4 = 16 s: 11 s left. Round 2 needs
+    # 12 s even for one candidate (2 x 6); the confirmation (2 x 5 = 10 s) fits.
+    result = Race(candidates, source, BOUND, Budget(36.0, clock)).run()
+    assert [(call[0], call[2]) for call in source.calls][1:] == [
+        (("bf16+int8", "bf16", "int8"), "round-1"),
+        (("bf16+int8",), "confirm"),
+    ]
+    assert result.stopped == BUDGET
+    assert "round 2" in result.note and "either" not in result.note
+    assert {c.recipe: c for c in candidates}["bf16+int8"].last.stage == "confirm"
+
+
 def test_a_round_that_cannot_fit_even_one_candidate_stops_the_race():
     truth = {"bf16": (2.0, 45.0), "int8": (1.4, 50.0), "bf16+int8": (2.5, 44.0)}
     clock = Clock()
