@@ -142,10 +142,13 @@ def built_seconds(measurement: Measurement) -> float:
 
 
 def first_build_seconds(measurement: Measurement) -> float:
-    """What the variant's build took when it was made, whether this run built or loaded it."""
-    if measurement.first_build_s is not None:
-        return measurement.first_build_s
-    return built_seconds(measurement)  # a row from before first_build_s was recorded
+    """What the variant's build took when it was made, whether this run built or loaded it: the
+    row's own build_s where it was built here (it counts the save into the cache, as a new
+    combination's build will), else the manifest's."""
+    built_here = built_seconds(measurement)
+    if built_here or measurement.first_build_s is None:
+        return built_here
+    return measurement.first_build_s
 
 
 class Race:
