@@ -139,7 +139,7 @@ class Dashboard:
 
 def build(df: pd.DataFrame, verdicts: list[GateVerdict]) -> Dashboard:
     """The page's content from the loaded runs (``load(..., extra=COMMIT_COLUMNS)``)."""
-    df = frames.first_per_run(frames.normalised(df))
+    df = _own_peaks_only(frames.first_per_run(frames.normalised(df)))
     runs, position_of = _runs(df)
     runs, unmatched = _attach(runs, verdicts)
     df = df.assign(position=df["source"].map(position_of))
@@ -149,6 +149,25 @@ def build(df: pd.DataFrame, verdicts: list[GateVerdict]) -> Dashboard:
     for key, rows in df.groupby(GROUP, sort=True):
         groups.append(_group(key, rows, metrics, regressions))  # type: ignore[arg-type]
     return Dashboard(tuple(runs), tuple(groups), tuple(unmatched))
+
+
+# A resident interleaved row's peaks are the whole set's (bench/interleave.py: its ram_source ends
+# in this): not the variant's figure, so it has no place on the variant's line.
+SET_PEAK_SUFFIX = "/set"
+PEAK_COLUMNS = ("peak_ram_mib", "peak_vram_mib")
+
+
+def _own_peaks_only(df: pd.DataFrame) -> pd.DataFrame:
+    if "ram_source" not in df.columns:
+        return df
+    shared = df["ram_source"].astype("string").str.endswith(SET_PEAK_SUFFIX).fillna(False).astype(bool)
+    if not shared.any():
+        return df
+    df = df.copy()
+    for column in PEAK_COLUMNS:
+        if column in df.columns:
+            df.loc[shared, column] = float("nan")
+    return df
 
 
 def _runs(df: pd.DataFrame) -> tuple[list[RunInfo], dict[str, int]]:

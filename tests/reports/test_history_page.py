@@ -144,6 +144,17 @@ def test_a_metric_is_drawn_when_its_column_holds_figures_and_left_out_when_not(t
     assert "energy_j" not in {c.metric.column for c in dashboard_data.build(empty, []).groups[0].charts}
 
 
+def test_a_resident_interleaved_rows_peak_is_the_sets_and_stays_off_the_variants_line(tmp_path: Path) -> None:
+    own = [row("fp32", 1.0, peak_ram_mib=1000.0, ram_source="kernel-hwm")]
+    write_run(tmp_path / "0001_a.json", own, when="2026-11-20T10:00:00+00:00")
+    shared = [row("fp32", 1.0, peak_ram_mib=9000.0, ram_source="kernel-hwm/set")]
+    write_run(tmp_path / "0002_b.json", shared, when="2026-11-21T10:00:00+00:00")
+    frame = load([str(tmp_path)], extra=dashboard_data.COMMIT_COLUMNS)
+    ram = [c for c in dashboard_data.build(frame, []).groups[0].charts if c.metric.column == "peak_ram_mib"]
+    values = [point.value for series in ram[0].series for point in series.points]
+    assert values == [1000.0]  # the set's 9000 MiB is not fp32's peak
+
+
 @pytest.mark.parametrize("step_run", [None, 250])
 def test_a_line_of_500_runs_has_its_one_step_or_none(tmp_path: Path, step_run: int | None) -> None:
     """Scale: the page of 500 runs (docs/results/2026-12-05-history-page.md has the timings)."""
