@@ -177,9 +177,6 @@ FIELDS: tuple[Field, ...] = (
     _col("step_median_ms", float, "ms", "suite", "latency", "median denoising step time",
          "median time of one denoising step"),
     _req("build_s", float, "s", "suite", "latency", "time to build or load the variant"),
-    _col("first_build_s", float, "s", "suite", "latency", "time the variant's build took when it was made",
-         "seconds the build took when the variant was made (the variant cache's manifest): on a cache "
-         "hit `build_s` is the load, this is the build it saved"),
     Field("peak_vram_allocated_mib", float, "MiB", "suite", "`torch.cuda.max_memory_allocated`, null on CPU",
           column="peak_vram_mib", group="memory", summary="torch.cuda.max_memory_allocated"),
     _req("peak_ram_mib", float, "MiB", "suite", "memory",
@@ -210,6 +207,9 @@ FIELDS: tuple[Field, ...] = (
          "1; each colour channel, then the mean over channels and over the batch's images); 1 when "
          "identical; a smaller odd window on an image under 11 px a side; null for the baseline itself, "
          "and when an image is under 3 px a side or has non-finite pixels (docs/quality.md)"),
+    _col("first_build_s", float, "s", "suite", "latency", "time the variant's build took when it was made",
+         "seconds the build took when the variant was made (the variant cache's manifest): on a cache "
+         "hit `build_s` is the load, this is the build it saved"),
     _col("reason", str, "", "suite", "context", "why, when status is not ok",
          "why, when status is not `ok` (empty otherwise)", nullable=False),
     _req("weights", str, "", "suite", "context", "random or the local weights path",
