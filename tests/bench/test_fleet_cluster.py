@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers.fleet_cli import fleet
+from helpers.sigint import skip_if_children_ignore_sigint
 
 from bench.fleet.cluster import by_profile, fleet_nodes
 from bench.fleet.ray_import import import_ray
@@ -152,6 +153,7 @@ def _suites_named(name: str) -> list[int]:
 
 
 def test_ctrl_c_on_the_driver_stops_the_nodes_suites(cluster, tmp_path):
+    skip_if_children_ignore_sigint()
     address, _ = cluster
     storage = tmp_path / "runs"
     name = f"ctrlc{os.getpid()}"

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.sigint import skip_if_children_ignore_sigint
 from helpers.suite_process import ROOT
 
 TUNE = [
@@ -123,6 +124,7 @@ def test_the_budget_ends_the_search_with_what_it_had(tmp_path, cache):
 
 
 def test_ctrl_c_ends_the_search_with_the_best_so_far_saved(tmp_path, cache):
+    skip_if_children_ignore_sigint()
     out = tmp_path / "out"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     command = [*TUNE, "--cache-dir", str(cache), "--output", str(out), "--budget", "10m"]

@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 import pytest
+from helpers.sigint import ctrl_c_raises
 
 from bench.tune.errors import BudgetExpired, TuneError
 from bench.tune.search import _MemoryAwareSource
@@ -130,12 +131,13 @@ def test_a_deadline_passing_mid_run_stops_the_suite(tmp_path: Path) -> None:
 def test_ctrl_c_stops_the_suite_and_is_raised_again(tmp_path: Path) -> None:
     source = _source(tmp_path)
     timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            source.measure(["bf16"], rounds=50, label="interrupted")
-    finally:
-        timer.cancel()
+    with ctrl_c_raises():
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                source.measure(["bf16"], rounds=50, label="interrupted")
+        finally:
+            timer.cancel()
     assert _no_children_left() and not list(tmp_path.rglob("*.json"))
 
 
