@@ -25,12 +25,14 @@ from bench.suite_config import SuiteConfig
 from bench.tune import answer as answers
 from bench.tune.answer import FILE_NAME
 from bench.tune.candidates import Candidate, Measurement, QualityBound, Status
+from bench.tune.disk import disk_need, disk_warning
 from bench.tune.race import INTERRUPTED, Budget, Race, RacePlan, RaceResult
 from bench.tune.reuse import ReplayingSource, earlier_answer, search_key
 from bench.tune.screen import screen
 from bench.tune.space import enumerate_space
 from bench.tune.suite_source import SuiteTimingSource
 from optimize import BASELINE
+from optimize.cache import default_cache_root
 from optimize.passes.registry import emulation_note, pass_class
 
 # Variants kept resident together in an interleaved stage may use this share of the memory
@@ -150,6 +152,10 @@ class Search:
         )
         estimates = {c.recipe: c.estimate_mib for c in candidates if c.estimate_mib is not None}
         estimates[BASELINE] = max(estimates.values(), default=0.0)
+        cache_folder = config.cache_root or default_cache_root()
+        warning = disk_warning(disk_need(candidates, s.max_candidates, estimates[BASELINE]), cache_folder)
+        if warning:
+            print(f"[tune] {warning}", file=sys.stderr)
         earlier = earlier_answer(s.output, self.key)
         if earlier:
             print(
