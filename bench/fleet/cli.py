@@ -27,7 +27,7 @@ from bench.fleet.ray_import import shim_environment
 from bench.fleet.resources import AUTO, advertise, check_profile, profile_resource, ray_start_command
 from bench.fleet.storage import check_storage, write_run
 from bench.fleet.tasks import ProfileResult, run_profile_suite
-from bench.tune.suite_source import STOP_GRACE_S
+from bench.suite_process import STOP_GRACE_S
 
 # Options fleet run sets on every node itself; a user's copy would contradict it.
 RESERVED_SUITE_OPTIONS = ("--profile", "--benchmark-save", "--benchmark-storage")

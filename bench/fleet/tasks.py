@@ -9,10 +9,8 @@ driver, which is the per-node progress there.
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.studies.runner import ROOT, suite_command
-from bench.tune.suite_source import stop_process_group
+from bench.studies.runner import suite_command
+from bench.suite_process import start_suite, stop_process_group
 
 PROGRESS_PREFIX = "[diffbench] "  # bench/progress.py's lines
 TAIL_LINES = 3  # of the suite's output, in the reason of a run that saved nothing
@@ -73,16 +71,7 @@ def run_profile_suite(profile: str, suite_options: Sequence[str], name: str) -> 
 
 def _run(command: list[str], profile: str) -> tuple[int, str]:
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        start_new_session=True,  # its own group: stopped whole when the task is cancelled
-    )
+    process = start_suite(command)  # its own group: stopped whole when the task is cancelled
     try:
         assert process.stdout is not None
         for line in process.stdout:

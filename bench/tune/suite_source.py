@@ -13,11 +13,8 @@ BudgetExpired reaches the race.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -27,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from bench.studies.runner import ROOT, suite_command
+from bench.studies.runner import suite_command
+from bench.suite_process import STOP_GRACE_S, start_suite, stop_process_group
 from bench.tune.candidates import Measurement
 from bench.tune.errors import BudgetExpired, TuneError
 
 PROGRESS_PREFIX = "[diffbench] "  # bench/progress.py's lines
 INTERLEAVE_FLAGS = {"resident": "--interleave", "reload": "--interleave-reload"}
-STOP_GRACE_S = 10.0  # after SIGTERM, before SIGKILL
 LOG_TAIL_LINES = 3  # of the suite's output, in the error of a run that saved nothing
 
 
@@ -131,16 +128,7 @@ class SuiteTimingSource:
             log.parent.mkdir(parents=True, exist_ok=True)
             output = log.open("a")
         try:
-            process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                start_new_session=True,  # a group of its own: stopped whole, and Ctrl-C is ours to pass on
-            )
+            process = start_suite(command)
             relay = threading.Thread(target=self._relay, args=(process, output), daemon=True)
             relay.start()
             try:
@@ -174,23 +162,6 @@ class SuiteTimingSource:
             return process.wait(timeout=max(self.deadline - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
             raise BudgetExpired(f"the budget ran out during the {label} run; it was stopped") from None
-
-
-def stop_process_group(process: subprocess.Popen[Any]) -> None:
-    """SIGTERM to the child's process group, SIGKILL after STOP_GRACE_S, and SIGKILL to whatever
-    of the group outlived its leader (workers the suite started)."""
-    _signal_group(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        _signal_group(process.pid, signal.SIGKILL)
-        process.wait()
-    _signal_group(process.pid, signal.SIGKILL)
-
-
-def _signal_group(group: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
-        os.killpg(group, sig)
 
 
 def _safe_label(label: str) -> str:
