@@ -17,7 +17,7 @@ from bench.fleet.cluster import by_profile, check_profiles_present, fleet_nodes,
 from bench.fleet.errors import FleetError
 from bench.fleet.ray_import import SHIM, amdsmi_broken, shim_environment
 from bench.fleet.resources import advertise, check_profile, known_profiles, ray_start_command
-from bench.fleet.storage import check_storage, write_run
+from bench.fleet.storage import write_run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -120,11 +120,6 @@ def test_runs_are_written_with_the_next_free_number_and_never_rewritten(tmp_path
 def test_a_run_path_that_is_not_machine_and_numbered_name_is_refused(tmp_path, relative):
     with pytest.raises(FleetError, match=r"MACHINE/NNNN_NAME\.json"):
         write_run(tmp_path, relative, "{}")
-
-
-def test_storage_urls_are_refused_for_now():
-    with pytest.raises(FleetError, match=r"--storage 's3://bucket/runs': URLs are not supported"):
-        check_storage("s3://bucket/runs")
 
 
 def test_the_amdsmi_stand_in_goes_first_only_where_amdsmi_is_broken():
