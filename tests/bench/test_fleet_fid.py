@@ -1,0 +1,288 @@
+"""Sharded FID (issue 19, item 3) on a real Ray cluster of two local nodes of one profile: the FID/KID
+of tiny-ddpm-ihc's samples made by seed ranges on the nodes equals the one-machine suite's row over
+the same seeds; the seed split; `fleet fid`'s command line.
+
+Tolerance: the shards batch their samples (and extract their features) in other groups than one
+machine does, on one thread per node, so float rounding may differ; on this CPU the features came
+out bit-identical (max abs difference 0.0 for FID and KID). The test allows a relative 1e-6, many
+orders above the float64 arithmetic of the distances (~1e-12) and below any real change: a
+different seed, sample or variant moves this FID by more than 1%.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.suite_process import run_bench
+
+from bench.cli_parser import OneLineParser
+from bench.fleet.errors import FleetError
+from bench.fleet.fid_shards import SeedRange, ShardedFid, fleet_fid_fields, split_seeds, suite_config
+from bench.fleet.ray_import import import_ray
+from bench.fleet.resources import advertise
+from models.ihc import export_png, heldout_crops
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE = "rtx3050"
+SAMPLES = 7  # K=2: 4+3, K=3: 3+2+2
+RELATIVE = 1e-6
+
+
+def fid_options(reference: Path) -> list[str]:
+    return [
+        "--model=tiny-ddpm-ihc",
+        "--steps=2",
+        f"--fid-samples={SAMPLES}",
+        "--fid-dims=64",
+        f"--fid-reference={reference}",
+        "--device=cpu",
+    ]
+
+
+# -- the seed split --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("first", "samples", "shards"), [(0, 7, 2), (0, 7, 3), (5, 10, 10), (3, 100, 7), (0, 1, 1)]
+)
+def test_the_split_is_contiguous_covering_and_balanced(first, samples, shards):
+    ranges = split_seeds(first, samples, shards)
+    assert len(ranges) == shards
+    assert ranges[0].start == first and ranges[-1].stop == first + samples
+    assert all(a.stop == b.start for a, b in itertools.pairwise(ranges))  # no gap, no overlap
+    seeds = [seed for r in ranges for seed in range(r.start, r.stop)]
+    assert seeds == list(range(first, first + samples))
+    sizes = [r.count for r in ranges]
+    assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
+    assert sizes == sorted(sizes, reverse=True)  # the longer ranges first
+
+
+def test_the_uneven_split_of_seven_in_three():
+    assert split_seeds(10, 7, 3) == [SeedRange(10, 3), SeedRange(13, 2), SeedRange(15, 2)]
+
+
+@pytest.mark.parametrize(
+    ("samples", "shards", "message"),
+    [
+        (7, 8, "--shards 8 is more than --fid-samples 7; give at most 7 shards"),
+        (7, 0, "--shards 0 is out of range"),
+        (7, -1, "--shards -1 is out of range"),
+    ],
+)
+def test_more_shards_than_samples_or_none_is_refused(samples, shards, message):
+    with pytest.raises(FleetError, match=message):
+        split_seeds(0, samples, shards)
+
+
+def test_suite_options_are_parsed_by_the_suites_own_groups(tmp_path):
+    reference = tmp_path / "reference"
+    export_png(heldout_crops()[:3], reference)
+    config = suite_config([*fid_options(reference), "--variants=bf16", "--rounds=3"])
+    assert (config.model, config.fid_samples, config.fid_dims, config.quality) == (
+        "tiny-ddpm-ihc",
+        7,
+        64,
+        "fid",
+    )
+    assert config.workloads[0].steps == 2 and config.workloads[0].seed == 0
+    with pytest.raises(FleetError, match="'--benchmark-save=x' is not a suite option"):
+        suite_config([*fid_options(reference), "--benchmark-save=x"])
+    with pytest.raises(FleetError, match="'--profile=gtx1650' is set by the fleet"):
+        suite_config([*fid_options(reference), "--profile=gtx1650"])
+    with pytest.raises(Exception, match="--fid-dims 100 is not available"):
+        suite_config([*fid_options(reference), "--fid-dims=100"])
+    with pytest.raises(Exception, match="is not a folder"):
+        suite_config([*fid_options(tmp_path / "nothing")])
+
+
+# -- on a two-node cluster, against the one-machine suite -----------------------------------
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The small reference folder (8 held-out crops) and the variant cache every process shares."""
+    root = tmp_path_factory.mktemp("fleet-fid")
+    export_png(heldout_crops()[:8], root / "reference")
+    return root
+
+
+@pytest.fixture(scope="module")
+def one_machine(folder):
+    """The ordinary suite's fp32 and bf16 rows with --quality fid over the same seeds (FidSession)."""
+    options = [
+        f"--benchmark-storage={folder / 'storage'}",
+        "--benchmark-save=one",
+        "--rounds=1",
+        "--warmup=0",
+        "--variants=fp32,bf16",
+        "--quality=fid",
+        *fid_options(folder / "reference"),
+    ]
+    result = run_bench(*options, env={"DIFFBENCH_CACHE": str(folder / "cache")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    (path,) = sorted((folder / "storage").rglob("*.json"))
+    return {b["extra_info"]["variant"]: b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]}
+
+
+@pytest.fixture(scope="module")
+def cluster(folder):
+    """A head with no profile and two 1-CPU nodes advertising the same profile; yields (address, node ids).
+    The nodes' workers inherit this environment: offline, the module's variant cache."""
+    saved = {name: os.environ.get(name) for name in ("HF_HUB_OFFLINE", "DIFFBENCH_CACHE")}
+    os.environ.update(HF_HUB_OFFLINE="1", DIFFBENCH_CACHE=str(folder / "cache"))
+    ray = import_ray()  # sets the environment the cluster's processes inherit (bench/fleet/ray_import.py)
+    from ray.cluster_utils import Cluster
+
+    local = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        advert = advertise(PROFILE)
+        node_ids = [
+            local.add_node(num_cpus=1, resources=advert.resources, labels=advert.labels).node_id
+            for _ in range(2)
+        ]
+        ray.init(address=local.address, logging_level="warning", log_to_driver=False)
+        yield local.address, node_ids
+    finally:
+        ray.shutdown()
+        local.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _close(sharded: float, single: float) -> bool:
+    return abs(sharded - single) <= RELATIVE * max(abs(single), 1e-12)
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_sharded_fid_equals_the_one_machine_suite_row(cluster, one_machine, folder, shards):
+    import ray
+
+    _, node_ids = cluster
+    fid = ShardedFid(ray, PROFILE, fid_options(folder / "reference"), shards)
+    for variant in ("fp32", "bf16"):
+        result = fid.score(variant)
+        row = one_machine[variant]
+        fields = result.fields()
+        diffs = {key: abs(fields[key] - row[key]) for key in ("fid", "kid")}
+        print(f"K={shards} {variant}: max abs diff {diffs}")
+        assert _close(fields["fid"], row["fid"]), (fields["fid"], row["fid"])
+        assert _close(fields["kid"], row["kid"]), (fields["kid"], row["kid"])
+        assert fields["fid_shards"] == shards
+        for key in ("fid_n", "fid_ref", "fid_dims", "kid_std", "is", "quality_note"):
+            assert fields[key] == row[key], key
+        ranges = split_seeds(0, SAMPLES, shards)
+        assert [shard.seeds for shard in result.shards] == ranges
+        assert [len(shard.features) for shard in result.shards] == [r.count for r in ranges]
+        assert {shard.node_id for shard in result.shards} <= set(node_ids)
+        if shards == 2:  # one slot per node: two tasks at once are on both nodes
+            assert {shard.node_id for shard in result.shards} == set(node_ids)
+    # bf16 changes the arithmetic: a different FID, so the equality above is not a constant.
+    assert one_machine["fp32"]["fid"] != one_machine["bf16"]["fid"]
+
+
+def test_fleet_fid_fields_is_the_rows_fid_fields(cluster, one_machine, folder):
+    import ray
+
+    fields = fleet_fid_fields(ray, PROFILE, fid_options(folder / "reference"), "fp32", shards=2)
+    row = one_machine["fp32"]
+    assert set(fields) == {
+        "fid",
+        "fid_n",
+        "fid_ref",
+        "fid_dims",
+        "fid_s",
+        "kid",
+        "kid_std",
+        "is",
+        "quality_note",
+        "fid_shards",
+    }
+    assert _close(fields["fid"], row["fid"]) and fields["fid_s"] > 0
+
+
+def test_a_profile_no_node_advertises_is_refused(cluster, folder):
+    import ray
+
+    with pytest.raises(
+        FleetError, match="no node of the cluster advertises profile gtx1650; the cluster has: rtx3050"
+    ):
+        ShardedFid(ray, "gtx1650", fid_options(folder / "reference"), 2)
+
+
+# -- `fleet fid`'s command line -----------------------------------------------------------------
+def _parse(*argv: str):
+    from bench.fleet.fid_cli import add_fid_parser
+
+    parser = OneLineParser(prog="diffbench fleet", allow_abbrev=False)
+    add_fid_parser(parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser))
+    return parser.parse_args(["fid", *argv])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--shards", "8"], "--shards 8 is more than --fid-samples 7"),
+        (["--shards", "two"], "--shards 'two' is not a whole number"),
+        (["--variants", "fp32,nope"], "nope"),
+        (["--profile", "gtx9999"], "profile 'gtx9999' is unknown; known profiles:"),
+        (["--model", "no-such-model"], "no-such-model"),
+    ],
+)
+def test_bad_input_is_one_error_before_the_cluster_is_asked(folder, extra, message):
+    from bench.errors import BenchError
+    from bench.fleet.fid_cli import fid_command
+
+    base = {"--address": "127.0.0.1:1", "--profile": PROFILE, "--variants": "fp32"}
+    pairs = dict(zip(extra[::2], extra[1::2], strict=True))
+    argv = [part for key, value in {**base, **pairs}.items() for part in (key, value)]
+    args = _parse(*fid_options(folder / "reference"), *argv)  # the last --model counts
+    with pytest.raises(BenchError, match=message) as raised:
+        fid_command(args)  # address 127.0.0.1:1 answers nothing: reaching it would be another error
+    assert "\n" not in str(raised.value)
+
+
+def test_fleet_fid_prints_a_line_per_variant_and_writes_json(cluster, one_machine, folder, tmp_path):
+    address, _ = cluster
+    output = tmp_path / "fid.json"
+    script = (
+        "import sys\n"
+        "from bench.cli_parser import OneLineParser\n"
+        "from bench.fleet.fid_cli import add_fid_parser, fid_command\n"
+        "parser = OneLineParser(prog='diffbench fleet', allow_abbrev=False)\n"
+        "add_fid_parser(parser.add_subparsers(dest='action', required=True, parser_class=OneLineParser))\n"
+        "sys.exit(fid_command(parser.parse_args(sys.argv[1:])))\n"
+    )
+    argv = [
+        "fid",
+        "--address",
+        address,
+        "--profile",
+        PROFILE,
+        "--variants",
+        "fp32,bf16",
+        "--output",
+        str(output),
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", script, *argv, *fid_options(folder / "reference")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("[fleet fid]")]
+    assert len(lines) == 2
+    assert lines[0].startswith(f"[fleet fid] {PROFILE} fp32 32x32/")
+    assert f"{SAMPLES} samples in 2 shards" in lines[0]  # the default: one shard per node
+    rows = json.loads(output.read_text())
+    assert [row["variant"] for row in rows] == ["fp32", "bf16"]
+    for row in rows:
+        assert _close(row["fid"], one_machine[row["variant"]]["fid"])
+        assert row["fid_shards"] == 2 and sum(shard["count"] for shard in row["shards"]) == SAMPLES
