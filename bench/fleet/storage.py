@@ -7,13 +7,13 @@ free one in that folder, and a run already there is never rewritten. What "never
 - a local folder (or ``file://``): an exclusive hard link of a finished temporary file, so two
   drivers writing into one folder at once still get different numbers (atomic on POSIX);
 - a URL: the folder is listed (cache dropped) and the next number written with fsspec's exclusive
-  create, ``open(path, "xb")``. s3fs (>= 2024.12; small files since 2025.7) and gcsfs (>= 2024.12,
-  marked experimental there) send it as a conditional put (``If-None-Match: *`` /
-  ``ifGenerationMatch=0``), so the store refuses a name taken meanwhile and the next one is tried:
-  atomic, like the link. ``memory://`` checks at open in-process. A backend that refuses "xb" is
-  written with "wb" after an existence check (check-then-write: two drivers racing for one name
-  in that instant could both write it), and one that accepts "xb" without sending the condition
-  behaves the same way; one driver per storage is safe everywhere.
+  create, ``open(path, "xb")``. s3fs (>= 2024.12, and >= 2025.7 for a one-shot upload as small as
+  a run) and gcsfs (>= 2024.12, marked experimental there) send it as a conditional put
+  (``If-None-Match: *`` / ``ifGenerationMatch=0``), so the store refuses a name taken meanwhile and
+  the next one is tried: atomic, like the link. ``memory://`` checks at open, in-process. A
+  backend that refuses "xb" is written with "wb" after an existence check (check-then-write: two
+  drivers racing for one name in that instant could both write it), and one that accepts "xb"
+  without sending the condition behaves the same way; one driver per storage is safe everywhere.
 
 ``str(storage)`` is what ``diffbench report compare --by profile`` reads (reports take URLs too).
 ``memory://`` lives in the driver's process only: it is for tests.
