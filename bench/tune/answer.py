@@ -231,6 +231,8 @@ class TuneAnswer:
     winner: Candidate | None = None
     # Which search this answers (reuse.search_key): a later tune with the same key replays its stages.
     search_key: str | None = None
+    # Timed on a fleet (--fleet): its address, profile, the nodes of that profile and those used.
+    fleet: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.stopped not in STOPPED:
@@ -266,6 +268,7 @@ def answer_document(folder: Path, answer: TuneAnswer) -> dict[str, Any]:
         "profile": answer.profile,
         "device": answer.device,
         "cpu_flags": answer.cpu_flags,
+        "fleet": answer.fleet,
         "bound": {
             "min_psnr": answer.bound.min_psnr,
             "max_fid_increase": answer.bound.max_fid_increase,

@@ -2,6 +2,7 @@
 
     diffbench tune --model sd15 --resolution 256 --steps 4 --min-psnr 35 --budget 40m
     diffbench tune --model tiny-ddpm-ihc --max-fid-increase 2 --fid-samples 200
+    diffbench tune --model sd15 --profile rtx3050 --min-psnr 35 --fleet HEAD:6379
 
 The suite's options keep their names, help and checks (bench/options): tune validates them with
 the suite's own parsers before it loads anything, and passes them on to every timing run.
@@ -14,11 +15,15 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.cli_parser import EXIT_BAD_INPUT, OneLineParser, parse_float, parse_int
 from bench.options import add_study_arguments, study_lookup, suite_arguments
 from bench.tune.candidates import QualityBound
 from bench.tune.errors import TuneError
+
+if TYPE_CHECKING:  # Ray and the fleet only for --fleet
+    from bench.fleet.tune_source import FleetTarget
 
 DEFAULT_OUTPUT = Path("tune-results")
 DEFAULT_BUDGET = "45m"
@@ -87,7 +92,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_OUTPUT,
         help=f"folder for tune.json, its runs and the plot (default {DEFAULT_OUTPUT})",
     )
+    parser.add_argument(
+        "--fleet",
+        metavar="ADDRESS",
+        help="time on the Ray cluster at HOST:PORT or ray://HOST:PORT, spreading each stage over the "
+        "nodes that advertise --profile (docs/tune.md)",
+    )
     return parser
+
+
+def fleet_target(address: str, profile: str | None) -> FleetTarget:
+    """The nodes of `profile` in the cluster at `address` (connected); TuneError / FleetError,
+    one line, where --profile is missing or no node advertises it."""
+    from bench.fleet.cluster import by_profile, check_profiles_present, connect, fleet_nodes
+    from bench.fleet.resources import check_profile, known_profiles
+    from bench.fleet.tune_source import FleetTarget
+
+    if profile is None or profile.strip().lower() == "auto":
+        raise TuneError(
+            "--fleet needs --profile NAME, the profile of the nodes to time on (not auto): one of "
+            f"{', '.join(known_profiles())}"
+        )
+    name = check_profile(profile)
+    ray = connect(address)  # checks first that the address answers
+    try:
+        grouped = by_profile(fleet_nodes(ray.nodes()))
+        check_profiles_present([name], grouped)
+    except BaseException:
+        ray.shutdown()
+        raise
+    return FleetTarget(ray=ray, address=address, profile=name, nodes=tuple(grouped[name]))
 
 
 def parse_budget(text: str) -> float | None:
@@ -161,6 +195,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from bench.tune.search import Search, SearchSettings
 
+    try:
+        fleet = None if args.fleet is None else fleet_target(args.fleet, args.profile)
+    except BenchError as error:  # TuneError, FleetError: the profile or the cluster
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     settings = SearchSettings(
         config=config,
         suite_options=suite_options(args, bound),
@@ -171,9 +210,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         first_rounds=first_rounds,
         output=args.output,
         command=["diffbench", "tune", *(sys.argv[1:] if argv is None else argv)],
+        fleet=fleet,
     )
     try:
         return Search(settings).run()
     except (BenchError, ModelError, RecipeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        if fleet is not None:
+            fleet.ray.shutdown()

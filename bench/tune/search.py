@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import torch
@@ -35,6 +36,9 @@ from optimize import BASELINE
 from optimize.cache import default_cache_root
 from optimize.passes.registry import emulation_note, pass_class
 
+if TYPE_CHECKING:  # the fleet's modules only where a search runs on one
+    from bench.fleet.tune_source import FleetTarget, FleetTimingSource
+
 # Variants kept resident together in an interleaved stage may use this share of the memory
 # free at the start; beyond it each is reloaded from the variant cache before its round. What is
 # compared with it is the sum of their estimated peaks, which counts every variant's activations
@@ -55,6 +59,7 @@ class SearchSettings:
     first_rounds: int
     output: Path
     command: list[str] = field(default_factory=list)
+    fleet: FleetTarget | None = None  # time on these nodes of one profile (--fleet), not here
 
 
 class _Progress:
@@ -87,7 +92,9 @@ class _Progress:
 class _MemoryAwareSource:
     """The suite timing source, resident when the stage's variants fit together, else reloaded."""
 
-    def __init__(self, source: SuiteTimingSource, estimates: dict[str, float], limit_mib: float) -> None:
+    def __init__(
+        self, source: SuiteTimingSource | FleetTimingSource, estimates: dict[str, float], limit_mib: float
+    ) -> None:
         self.source = source
         self.estimates = estimates
         self.limit_mib = limit_mib
@@ -115,7 +122,14 @@ class Search:
         self.started = dt.datetime.now(dt.UTC)
         self.plan = RacePlan(first_rounds=settings.first_rounds, max_candidates=settings.max_candidates)
         self.race: Race | None = None
-        plan = {**asdict(self.plan), "passes": settings.passes, "bound": asdict(settings.bound)}
+        self.fleet_source: FleetTimingSource | None = None
+        plan: dict[str, Any] = {
+            **asdict(self.plan),
+            "passes": settings.passes,
+            "bound": asdict(settings.bound),
+        }
+        if settings.fleet is not None:  # a fleet's timings are its profile's nodes', never this machine's
+            plan["fleet"] = settings.fleet.profile
         self.key = search_key(settings.suite_options, str(settings.config.device), BASELINE, plan)
 
     def run(self) -> int:
@@ -163,8 +177,13 @@ class Search:
                 "what it did not reach is timed, and the finalist is confirmed again",
                 file=sys.stderr,
             )
+        timed: SuiteTimingSource | FleetTimingSource = source
+        if s.fleet is not None:
+            from bench.fleet.tune_source import FleetTimingSource
+
+            timed = self.fleet_source = FleetTimingSource(source, s.fleet)
         timing = ReplayingSource(
-            _MemoryAwareSource(source, estimates, _memory_limit_mib(config.device)), earlier
+            _MemoryAwareSource(timed, estimates, _memory_limit_mib(config.device)), earlier
         )
         atoms = sum(1 for c in candidates if c.status is None and len(c.passes) == 1)
         # The pilot, the halving rounds (about log2 of the raced candidates), the confirmation.
@@ -212,6 +231,7 @@ class Search:
             stages=[list(stage) for stage in result.stages],
             baseline_median_s=next((m.median_s for m in reversed(baseline_rows) if m.ok), None),
             search_key=self.key,
+            fleet=self.fleet_source.record() if self.fleet_source is not None else None,
         )
         s.output.mkdir(parents=True, exist_ok=True)
         keep_earlier_answer(s.output)

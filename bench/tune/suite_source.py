@@ -72,13 +72,13 @@ class SuiteTimingSource:
             raise TuneError(f"interleave {self.interleave!r} is not one of {accepted}")
         if self.deadline is not None and time.monotonic() >= self.deadline:
             raise BudgetExpired(f"the budget ran out before the {label} run started")
-        variants = [self.baseline, *dict.fromkeys(r for r in recipes if r != self.baseline)]
-        name = f"tune-{_safe_label(label)}"
+        variants = self.variants(recipes)
+        name = run_name(label)
         self.storage.mkdir(parents=True, exist_ok=True)
         before = set(self.storage.rglob(f"*_{name}.json"))
         log = self._log_path(name)
         log_start = log.stat().st_size if log is not None and log.exists() else 0
-        returncode = self._run(suite_command(self._options(variants, rounds), self.storage, name), log, label)
+        returncode = self._run(suite_command(self.options(variants, rounds), self.storage, name), log, label)
         saved = set(self.storage.rglob(f"*_{name}.json")) - before
         if not saved and returncode in EXIT_BAD_OPTIONS:
             raise TuneError(
@@ -96,10 +96,14 @@ class SuiteTimingSource:
         return read_measurements(newest, variants, self.baseline)
 
     def work_units(self, recipes: Sequence[str], rounds: int) -> float:
-        variants = 1 + len([r for r in dict.fromkeys(recipes) if r != self.baseline])
-        return variants * interleaved_units(rounds, self.interleave, self.warmup)
+        return len(self.variants(recipes)) * interleaved_units(rounds, self.interleave, self.warmup)
 
-    def _options(self, variants: Sequence[str], rounds: int) -> list[str]:
+    def variants(self, recipes: Sequence[str]) -> list[str]:
+        """What one run times: the baseline first, then each other recipe once."""
+        return [self.baseline, *dict.fromkeys(r for r in recipes if r != self.baseline)]
+
+    def options(self, variants: Sequence[str], rounds: int) -> list[str]:
+        """The suite options of one interleaved run of `variants` (the fleet's tasks run them too)."""
         # Recipes hold commas only inside parentheses (`prune(0.3,round_to=4)`), and --variants
         # splits on top-level commas only (bench/options/model.py), so joining is unambiguous.
         options = [
@@ -162,6 +166,11 @@ class SuiteTimingSource:
             return process.wait(timeout=max(self.deadline - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
             raise BudgetExpired(f"the budget ran out during the {label} run; it was stopped") from None
+
+
+def run_name(label: str) -> str:
+    """The saved run's name of the stage `label` (`round 1` -> `tune-round-1`)."""
+    return f"tune-{_safe_label(label)}"
 
 
 def _safe_label(label: str) -> str:

@@ -1,0 +1,77 @@
+"""The Ray task of a fleet tune: one group's interleaved suite run on the node it landed on.
+
+The suite options are the ones tune's SuiteTimingSource builds (the baseline and the group's
+recipes, interleaved, `--benchmark-save-data`); the run is saved into a temporary storage on the
+node and comes back as JSON text, with the suite's output for the driver's log, so nodes need no
+shared filesystem. Cancelled (the deadline, Ctrl-C on the driver), the task stops its suite's
+whole process group before it ends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.studies.runner import suite_command
+from bench.suite_process import start_suite, stop_process_group
+
+TAIL_LINES = 3  # of the suite's output, in the reason of a run that saved nothing
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    node_id: str
+    host: str
+    returncode: int
+    relative_path: str | None  # the saved run under its storage (MACHINE/NNNN_NAME.json); None: nothing saved
+    text: str | None  # the saved run's JSON
+    output: str  # everything the suite printed (the driver appends it to tune's suite.log)
+
+    @property
+    def tail(self) -> str:
+        lines = [line.strip() for line in self.output.splitlines() if line.strip()]
+        return " | ".join(lines[-TAIL_LINES:])
+
+
+def time_group(suite_options: Sequence[str], name: str) -> GroupResult:
+    """`pytest bench/ SUITE_OPTIONS --benchmark-save NAME` on this node; its saved run returned."""
+    storage = Path(tempfile.mkdtemp(prefix="diffbench-tune-"))
+    try:
+        # Not quiet: the per-phase lines are what the driver's log shows of this run.
+        command = [part for part in suite_command(list(suite_options), storage, name) if part != "-q"]
+        process = start_suite(command)  # its own group: stopped whole when the task is cancelled
+        try:
+            # Line by line, not one read(): a cancel's KeyboardInterrupt is raised between lines.
+            lines: list[str] = []
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+            returncode = process.wait()
+        except BaseException:  # cancelled: KeyboardInterrupt here; the suite must not outlive us
+            stop_process_group(process)
+            raise
+        saved = sorted(storage.rglob(f"*_{name}.json"))
+        return GroupResult(
+            node_id=_node_id(),
+            host=socket.gethostname(),
+            returncode=returncode,
+            relative_path=saved[-1].relative_to(storage).as_posix() if saved else None,
+            text=saved[-1].read_text() if saved else None,
+            output="".join(lines),
+        )
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+
+
+def _node_id() -> str:
+    """The Ray node this runs on (`local` outside a Ray worker)."""
+    ray: Any = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return "local"
+    return str(ray.get_runtime_context().get_node_id())
