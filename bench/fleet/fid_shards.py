@@ -36,6 +36,10 @@ if TYPE_CHECKING:  # torch, diffusers: imported where a config is parsed, not wi
 RESERVED_OPTIONS = ("--profile",)
 
 
+class ShardFailed(FleetError):
+    """A shard's task failed on its node (the variant cannot run there, NaN samples, a node lost)."""
+
+
 @dataclass(frozen=True)
 class SeedRange:
     """Seeds start..stop-1: image i of the shard is seed start + i."""
@@ -206,7 +210,16 @@ class ShardedFid:
             name=f"diffbench-fid-{self.profile}",
         )
         references = [task.remote(self.suite_options, recipe, workload.label, seeds) for seeds in ranges]
-        results: list[ShardFeatures] = self.ray.get(references)
+        try:
+            results: list[ShardFeatures] = self.ray.get(references)
+        except Exception as error:  # RayTaskError (its cause: the node's own exception), a node lost
+            for reference in references:
+                self.ray.cancel(reference)  # the other shards' work is of no use without this one
+            cause = getattr(error, "cause", None) or error
+            reason = (str(cause).strip().splitlines() or [""])[-1]
+            raise ShardFailed(
+                f"sharded FID of {recipe} on {self.profile}: a shard failed: {type(cause).__name__}: {reason}"
+            ) from None
         if [r.seeds for r in results] != ranges:
             raise FleetError(
                 f"sharded FID: the shards came back for {[r.seeds for r in results]}, not {ranges}"
@@ -220,12 +233,13 @@ class ShardedFid:
         from bench.quality.inception import InceptionFeatures
         from bench.quality.reference import BASELINE, reference_stats
         from bench.quality.stats import stats_from_features
+        from optimize import BASELINE as BASELINE_RECIPE  # the recipe (fp32), not the reference's name
 
         workload = pick_workload(self.config, workload_label)
         key = workload.label if self.config.fid_reference == BASELINE else ""
         if key not in self._references:
             if self.config.fid_reference == BASELINE:
-                shards = self.features(BASELINE, workload.label)
+                shards = self.features(BASELINE_RECIPE, workload.label)
                 features = np.concatenate([shard.features for shard in shards])
                 stats = stats_from_features(features, _one_extractor(shards))
             else:

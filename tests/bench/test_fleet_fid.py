@@ -14,27 +14,31 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers.suite_process import run_bench
+from helpers.suite_runs import run_bench_together
 
 from bench.cli_parser import OneLineParser
 from bench.fleet.errors import FleetError
-from bench.fleet.fid_shards import SeedRange, ShardedFid, fleet_fid_fields, split_seeds, suite_config
+from bench.fleet.fid_shards import (
+    SeedRange,
+    ShardedFid,
+    ShardFailed,
+    fleet_fid_fields,
+    split_seeds,
+    suite_config,
+)
 from bench.fleet.ray_import import import_ray
 from bench.fleet.resources import advertise
 from models.ihc import export_png, heldout_crops
 
-REPO = Path(__file__).resolve().parents[2]
 PROFILE = "rtx3050"
 SAMPLES = 7  # K=2: 4+3, K=3: 3+2+2
 RELATIVE = 1e-6
 
 
-def fid_options(reference: Path) -> list[str]:
+def fid_options(reference: Path | str) -> list[str]:
     return [
         "--model=tiny-ddpm-ihc",
         "--steps=2",
@@ -110,20 +114,31 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def one_machine(folder):
-    """The ordinary suite's fp32 and bf16 rows with --quality fid over the same seeds (FidSession)."""
-    options = [
-        f"--benchmark-storage={folder / 'storage'}",
-        "--benchmark-save=one",
-        "--rounds=1",
-        "--warmup=0",
-        "--variants=fp32,bf16",
-        "--quality=fid",
-        *fid_options(folder / "reference"),
+    """The ordinary suite's fp32 and bf16 rows with --quality fid over the same seeds (FidSession),
+    against the folder and against the baseline: {reference: {variant: row}}; the two runs together."""
+    references = {"folder": str(folder / "reference"), "baseline": "baseline"}
+    option_sets = [
+        [
+            f"--benchmark-storage={folder / name}",
+            "--benchmark-save=one",
+            "--rounds=1",
+            "--warmup=0",
+            "--variants=fp32,bf16",
+            "--quality=fid",
+            *fid_options(reference),
+        ]
+        for name, reference in references.items()
     ]
-    result = run_bench(*options, env={"DIFFBENCH_CACHE": str(folder / "cache")})
-    assert result.returncode == 0, result.stdout + result.stderr
-    (path,) = sorted((folder / "storage").rglob("*.json"))
-    return {b["extra_info"]["variant"]: b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]}
+    # One thread each: two suites on two cores, not four threads fighting for them.
+    env = {"DIFFBENCH_CACHE": str(folder / "cache"), "OMP_NUM_THREADS": "1"}
+    results = run_bench_together(option_sets, env=env)
+    rows = {}
+    for name, result in zip(references, results, strict=True):
+        assert result.returncode == 0, result.stdout + result.stderr
+        (path,) = sorted((folder / name).rglob("*.json"))
+        benchmarks = json.loads(path.read_text())["benchmarks"]
+        rows[name] = {b["extra_info"]["variant"]: b["extra_info"] for b in benchmarks}
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +181,7 @@ def test_sharded_fid_equals_the_one_machine_suite_row(cluster, one_machine, fold
     fid = ShardedFid(ray, PROFILE, fid_options(folder / "reference"), shards)
     for variant in ("fp32", "bf16"):
         result = fid.score(variant)
-        row = one_machine[variant]
+        row = one_machine["folder"][variant]
         fields = result.fields()
         diffs = {key: abs(fields[key] - row[key]) for key in ("fid", "kid")}
         print(f"K={shards} {variant}: max abs diff {diffs}")
@@ -182,14 +197,14 @@ def test_sharded_fid_equals_the_one_machine_suite_row(cluster, one_machine, fold
         if shards == 2:  # one slot per node: two tasks at once are on both nodes
             assert {shard.node_id for shard in result.shards} == set(node_ids)
     # bf16 changes the arithmetic: a different FID, so the equality above is not a constant.
-    assert one_machine["fp32"]["fid"] != one_machine["bf16"]["fid"]
+    assert one_machine["folder"]["fp32"]["fid"] != one_machine["folder"]["bf16"]["fid"]
 
 
 def test_fleet_fid_fields_is_the_rows_fid_fields(cluster, one_machine, folder):
     import ray
 
     fields = fleet_fid_fields(ray, PROFILE, fid_options(folder / "reference"), "fp32", shards=2)
-    row = one_machine["fp32"]
+    row = one_machine["folder"]["fp32"]
     assert set(fields) == {
         "fid",
         "fid_n",
@@ -203,6 +218,34 @@ def test_fleet_fid_fields_is_the_rows_fid_fields(cluster, one_machine, folder):
         "fid_shards",
     }
     assert _close(fields["fid"], row["fid"]) and fields["fid_s"] > 0
+
+
+def test_against_the_baseline_the_reference_is_the_baselines_sharded_samples(cluster, one_machine):
+    import ray
+
+    fid = ShardedFid(ray, PROFILE, fid_options("baseline"), 2)
+    reference = fid.reference()
+    assert reference.count == SAMPLES and reference.features.shape == (SAMPLES, 64)
+    result = fid.score("bf16")
+    row = one_machine["baseline"]["bf16"]
+    print(
+        f"baseline reference, K=2 bf16: abs diff fid {abs(result.score.fid - row['fid'])}, "
+        f"kid {abs(result.score.kid - row['kid'])}"
+    )
+    assert _close(result.score.fid, row["fid"]) and _close(result.score.kid, row["kid"])
+    assert result.fields()["fid_ref"] == row["fid_ref"] == "baseline"
+    assert fid.reference() is reference  # made once, kept for every variant
+
+
+def test_a_shard_that_fails_on_its_node_is_one_line_naming_why(cluster, folder):
+    import ray
+
+    # trt parses on the driver; building it needs TensorRT, which no node here has.
+    fid = ShardedFid(ray, PROFILE, fid_options(folder / "reference"), 2)
+    with pytest.raises(ShardFailed, match="sharded FID of trt on rtx3050: a shard failed: ") as raised:
+        fid.score("trt")
+    assert "\n" not in str(raised.value)
+    print(raised.value)
 
 
 def test_a_profile_no_node_advertises_is_refused(cluster, folder):
@@ -246,43 +289,27 @@ def test_bad_input_is_one_error_before_the_cluster_is_asked(folder, extra, messa
     assert "\n" not in str(raised.value)
 
 
-def test_fleet_fid_prints_a_line_per_variant_and_writes_json(cluster, one_machine, folder, tmp_path):
+def test_fleet_fid_prints_a_line_per_variant_and_writes_json(cluster, one_machine, folder, tmp_path, capsys):
+    """In this process (its Ray workers are warm): fid_command uses the module's connection and shuts
+    it down at its end, as the command does; connected again after, for any test that follows."""
+    import ray
+
+    from bench.fleet.fid_cli import fid_command
+
     address, _ = cluster
     output = tmp_path / "fid.json"
-    script = (
-        "import sys\n"
-        "from bench.cli_parser import OneLineParser\n"
-        "from bench.fleet.fid_cli import add_fid_parser, fid_command\n"
-        "parser = OneLineParser(prog='diffbench fleet', allow_abbrev=False)\n"
-        "add_fid_parser(parser.add_subparsers(dest='action', required=True, parser_class=OneLineParser))\n"
-        "sys.exit(fid_command(parser.parse_args(sys.argv[1:])))\n"
-    )
-    argv = [
-        "fid",
-        "--address",
-        address,
-        "--profile",
-        PROFILE,
-        "--variants",
-        "fp32,bf16",
-        "--output",
-        str(output),
-    ]
-    result = subprocess.run(
-        [sys.executable, "-c", script, *argv, *fid_options(folder / "reference")],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    lines = [line for line in result.stdout.splitlines() if line.startswith("[fleet fid]")]
+    argv = ["--address", address, "--profile", PROFILE, "--variants", "fp32,bf16", "--output", str(output)]
+    try:
+        assert fid_command(_parse(*argv, *fid_options(folder / "reference"))) == 0
+    finally:
+        if not ray.is_initialized():
+            ray.init(address=address, logging_level="warning", log_to_driver=False)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[fleet fid]")]
     assert len(lines) == 2
     assert lines[0].startswith(f"[fleet fid] {PROFILE} fp32 32x32/")
     assert f"{SAMPLES} samples in 2 shards" in lines[0]  # the default: one shard per node
     rows = json.loads(output.read_text())
     assert [row["variant"] for row in rows] == ["fp32", "bf16"]
     for row in rows:
-        assert _close(row["fid"], one_machine[row["variant"]]["fid"])
+        assert _close(row["fid"], one_machine["folder"][row["variant"]]["fid"])
         assert row["fid_shards"] == 2 and sum(shard["count"] for shard in row["shards"]) == SAMPLES
