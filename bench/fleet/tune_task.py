@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from bench.studies.runner import suite_command
 from bench.suite_process import start_suite, stop_process_group
 
 TAIL_LINES = 3  # of the suite's output, in the reason of a run that saved nothing
+POLL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -46,13 +49,19 @@ def time_group(suite_options: Sequence[str], name: str) -> GroupResult:
         # Not quiet: the per-phase lines are what the driver's log shows of this run.
         command = [part for part in suite_command(list(suite_options), storage, name) if part != "-q"]
         process = start_suite(command)  # its own group: stopped whole when the task is cancelled
+        lines: list[str] = []
+        reader = threading.Thread(target=_read_into, args=(process, lines), daemon=True)
+        reader.start()
         try:
-            # Line by line, not one read(): a cancel's KeyboardInterrupt is raised between lines.
-            lines: list[str] = []
-            assert process.stdout is not None
-            for line in process.stdout:
-                lines.append(line)
-            returncode = process.wait()
+            # Short waits, not one blocking call: a cancel's KeyboardInterrupt is raised between
+            # them, also while the suite prints nothing (its imports take seconds).
+            while True:
+                try:
+                    returncode = process.wait(timeout=POLL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            reader.join()
         except BaseException:  # cancelled: KeyboardInterrupt here; the suite must not outlive us
             stop_process_group(process)
             raise
@@ -67,6 +76,11 @@ def time_group(suite_options: Sequence[str], name: str) -> GroupResult:
         )
     finally:
         shutil.rmtree(storage, ignore_errors=True)
+
+
+def _read_into(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stdout is not None
+    lines.extend(process.stdout)
 
 
 def _node_id() -> str:

@@ -7,20 +7,24 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+from helpers.sigint import ctrl_c_raises
 from helpers.suite_process import ROOT
 
 from bench.fleet.cluster import FleetNode, by_profile, fleet_nodes
 from bench.fleet.ray_import import import_ray
 from bench.fleet.resources import advertise, known_profiles
 from bench.fleet.tune_source import FleetTarget, FleetTimingSource, split_groups
-from bench.tune.errors import BudgetExpired
+from bench.fleet.tune_task import GroupResult
+from bench.tune.errors import BudgetExpired, TuneError
 from bench.tune.suite_source import SuiteTimingSource, interleaved_units
 
 PROFILE = "cpu"  # the tune's profile: two nodes
@@ -148,16 +152,71 @@ def test_a_deadline_cancels_the_groups_and_stops_their_suites(cluster, tmp_path)
     with pytest.raises(BudgetExpired, match="during the late run"):
         source.measure(["bf16", "int8"], rounds=50, label="late")
     assert time.monotonic() - started < 40
-    # No suite of this stage outlived its cancelled task (their temporary storages name them).
-    for _ in range(20):
-        left = [
-            p for p in psutil.process_iter(["cmdline"]) if "tune-late-g" in " ".join(p.info["cmdline"] or [])
-        ]
-        if not left:
-            break
+    assert _suites_gone("tune-late-g") and not list((tmp_path / "runs").rglob("*.json"))
+
+
+def test_ctrl_c_cancels_the_groups_and_is_raised_again(cluster, tmp_path) -> None:
+    source = FleetTimingSource(_suite(tmp_path, tmp_path / "cache"), _target(cluster))
+    running = threading.Event()
+
+    def interrupt_once_both_suites_run() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_suites("tune-interrupted-g")) < 2:
+            time.sleep(0.2)
+        if len(_suites("tune-interrupted-g")) >= 2:
+            running.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with ctrl_c_raises():
+        threading.Thread(target=interrupt_once_both_suites_run, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            source.measure(["bf16", "int8"], rounds=500, label="interrupted")
+    assert running.is_set()
+    assert _suites_gone("tune-interrupted-g") and not list((tmp_path / "runs").rglob("*.json"))
+
+
+def _suites(name: str) -> list[psutil.Process]:
+    """The suite processes whose command names `name` (a stage's runs: --benchmark-save=NAME-gK)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        command = process.info["cmdline"] or []
+        if "pytest" in command and any(name in part for part in command):
+            found.append(process)
+    return found
+
+
+def _suites_gone(name: str, wait_s: float = 10.0) -> bool:
+    """No suite of `name` left, within `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while _suites(name) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not left
-    assert not list((tmp_path / "runs").rglob("*.json"))
+    return not _suites(name)
+
+
+def test_options_the_suite_refuses_are_one_line_on_the_fleet_too(cluster, tmp_path) -> None:
+    suite = SuiteTimingSource(suite_options=["--model", "no-such-model"], storage=tmp_path / "runs")
+    with pytest.raises(TuneError, match=r"saved no results.*no-such-model") as error:
+        FleetTimingSource(suite, _target(cluster)).measure(["bf16"], rounds=1, label="bad")
+    assert "\n" not in str(error.value)
+
+
+def test_a_failed_group_is_error_rows_with_the_reason(tmp_path: Path) -> None:
+    # What Ray hands back for a task that died beyond its retries, and a suite killed mid-run
+    # (exit -9, nothing saved): the group's variants fail with the reason; the stage goes on.
+    suite = SuiteTimingSource(suite_options=[], storage=tmp_path / "runs", log=tmp_path / "suite.log")
+    source = FleetTimingSource(suite, FleetTarget(None, "head:6379", PROFILE, (_node(1), _node(2))))
+    lost = source._read(RuntimeError("the worker died\nmore"), ["bf16"], "round 1", 1)
+    assert {v: m.status for v, m in lost.items()} == {"fp32": "error", "bf16": "error"}
+    assert lost["bf16"].reason == "the fleet task of 'tune-round-1-g2' failed: the worker died"
+    killed = GroupResult("node2-id", "there", -9, None, None, "collecting\nKilled\n")
+    died = source._read(killed, ["int8"], "round 1", 0)
+    assert died["int8"].status == "error"
+    assert died["int8"].reason == (
+        "the suite run 'tune-round-1-g1' on node node2-id (there) ended without saving "
+        "(exit status -9): collecting | Killed"
+    )
+    assert "--- tune-round-1-g1 on node node2-id (there) ---\ncollecting" in suite.log.read_text()
+    assert [g.node_id for g in source.groups] == [None, "node2-id"]
 
 
 # -- the command ----------------------------------------------------------------------------------
