@@ -2,7 +2,8 @@
 
     diffbench fleet node --address HEAD:6379 [--profile auto|NAME] [--print]
     diffbench fleet status --address HEAD:6379
-    diffbench fleet run --address HEAD:6379 --profiles gtx1650,rtx3050 --storage DIR [suite options]
+    diffbench fleet run --address HEAD:6379 --profiles gtx1650,rtx3050 --storage DIR|URL [suite options]
+    diffbench fleet fid --address HEAD:6379 --profile P --model M --variants v1,v2 --fid-samples N ...
 
 Everything `fleet run` does not know goes to every node's `pytest bench/` (the suite checks it).
 """
@@ -23,15 +24,20 @@ from bench.cli_parser import EXIT_BAD_INPUT, OneLineParser
 from bench.errors import BenchError
 from bench.fleet.cluster import by_profile, check_profiles_present, check_reachable, connect, fleet_nodes
 from bench.fleet.cluster import status_lines as cluster_status_lines
+from bench.fleet.errors import FleetError
+from bench.fleet.keeper import RowKeeper
 from bench.fleet.ray_import import shim_environment
 from bench.fleet.resources import AUTO, advertise, check_profile, profile_resource, ray_start_command
-from bench.fleet.storage import check_storage, write_run
-from bench.fleet.tasks import ProfileResult, run_profile_suite
+from bench.fleet.rows import ShardOutcome, assemble_run, dumps, machine_folder
+from bench.fleet.shards import parse_shards, split_variants, variants_option
+from bench.fleet.storage import Storage, check_storage, write_run
+from bench.fleet.tasks import ShardResult, ShardTask, run_shard
 from bench.suite_process import STOP_GRACE_S
 
 # Options fleet run sets on every node itself; a user's copy would contradict it.
 RESERVED_SUITE_OPTIONS = ("--profile", "--benchmark-save", "--benchmark-storage")
 EXIT_INTERRUPTED = 130
+KEEPER_START_TIMEOUT_S = 60.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--address", required=True, help="HOST:PORT or ray://HOST:PORT")
     run.add_argument("--profiles", required=True, help="comma-separated profiles, e.g. gtx1650,rtx3050")
-    run.add_argument("--storage", required=True, help="local folder the runs are written into")
+    run.add_argument(
+        "--storage",
+        required=True,
+        help="a folder, or an fsspec URL (s3://bucket/runs), the runs are written into",
+    )
     run.add_argument("--name", default="fleet", help="run name; each profile's run is NAME-PROFILE")
+    run.add_argument(
+        "--shards",
+        default="1",
+        help="split each profile's --variants over N of its nodes, or auto: one per node (default 1)",
+    )
+    run.add_argument(
+        "--retries",
+        default="2",
+        help="times a task is re-run on another node of its profile when its node is lost (default 2)",
+    )
     return parser
 
 
@@ -103,15 +123,30 @@ def run(args: argparse.Namespace, suite_options: list[str]) -> int:
             raise BenchError(
                 f"{option!r}: fleet run sets it on every node; give --profiles / --storage instead"
             )
+    retries = _parse_retries(args.retries)
+    variants = _variants(suite_options)
+    if variants is None and args.shards.strip() != "1":
+        raise FleetError(
+            f"--shards {args.shards!r} needs --variants: the default set depends on each node's device"
+        )
     storage = check_storage(args.storage)
     ray = connect(args.address)
     try:
         grouped = by_profile(fleet_nodes(ray.nodes()))
         check_profiles_present(profiles, grouped)
-        pending = {
-            _submit(ray, profile, grouped[profile], suite_options, args.name): profile for profile in profiles
+        plans = {
+            profile: _plan(
+                profile, parse_shards(args.shards, len(grouped[profile])), variants, suite_options, args.name
+            )
+            for profile in profiles
         }
-        failed = _collect(ray, pending, storage)
+        keeper = _start_keeper(ray)
+        pending = {
+            _submit(ray, task, grouped[task.profile], keeper, retries): task
+            for plan in plans.values()
+            for task in plan
+        }
+        failed = _collect(ray, pending, plans, keeper, storage)
     finally:
         ray.shutdown()
     if failed < len(profiles):
@@ -122,53 +157,181 @@ def run(args: argparse.Namespace, suite_options: list[str]) -> int:
     return 1 if failed else 0
 
 
-def _submit(ray: Any, profile: str, nodes: list[Any], suite_options: list[str], name: str) -> Any:
+def _parse_retries(text: str) -> int:
+    try:
+        retries = int(text)
+    except ValueError:
+        retries = -1
+    if retries < 0:
+        raise FleetError(f"--retries {text!r} is not a whole number of 0 or more")
+    return retries
+
+
+def _variants(suite_options: list[str]) -> list[str] | None:
+    """The --variants the user gave, canonical and baseline first (what the suite will time)."""
+    text = variants_option(suite_options)
+    if text is None:
+        return None
+    from bench.options.model import split_top_level
+    from optimize import BASELINE, parse_recipe
+
+    try:
+        names = list(dict.fromkeys(parse_recipe(p).canonical for p in split_top_level(text) if p.strip()))
+    except ValueError as error:  # RecipeError: an unknown pass, a bad argument
+        raise FleetError(f"--variants {text!r}: {error}") from None
+    if not names:
+        raise FleetError(f"--variants {text!r} is empty; give comma-separated recipes, e.g. fp32,bf16")
+    return [BASELINE, *(n for n in names if n != BASELINE)] if BASELINE in names else names
+
+
+def _plan(
+    profile: str, shards: int, variants: list[str] | None, options: list[str], name: str
+) -> list[ShardTask]:
+    from optimize import BASELINE
+
+    groups = split_variants(variants, shards, BASELINE) if variants is not None else [None]
+    return [
+        ShardTask(
+            key=f"{profile}/s{number}",
+            profile=profile,
+            suite_options=tuple(options),
+            variants=None if group is None else tuple(group),
+            baseline=BASELINE,
+            name=f"{name}-{profile}",
+        )
+        for number, group in enumerate(groups, start=1)
+    ]
+
+
+def _start_keeper(ray: Any) -> Any:
+    """The journal keeper, on this driver's node (the one node the run cannot lose)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    keeper = (
+        ray.remote(RowKeeper)
+        .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=True))
+        .remote()
+    )
+    ray.get(keeper.attempts.remote("ready?"), timeout=KEEPER_START_TIMEOUT_S)
+    return keeper
+
+
+def _submit(ray: Any, task: ShardTask, nodes: list[Any], keeper: Any, retries: int) -> Any:
     # A GPU profile's nodes get their card (Ray sets CUDA_VISIBLE_DEVICES); a node that emulates a card
     # on its CPU has no GPU to give, and asks for none.
     gpus = 1 if all(n.gpus >= 1 for n in nodes) else 0
-    task = ray.remote(run_profile_suite).options(
-        resources={profile_resource(profile): 1}, num_cpus=1, num_gpus=gpus, name=f"diffbench-fleet-{profile}"
+    remote = ray.remote(run_shard).options(
+        resources={profile_resource(task.profile): 1},
+        num_cpus=1,
+        num_gpus=gpus,
+        max_retries=retries,  # Ray retries a task whose worker or node died, not one that raised
+        name=f"diffbench-fleet-{task.key}",
     )
     hosts = ", ".join(sorted({n.host for n in nodes}))
-    print(f"[fleet] {profile}: submitted ({len(nodes)} node(s) on {hosts})", flush=True)
-    return task.remote(profile, suite_options, f"{name}-{profile}")
+    what = "its default variants" if task.variants is None else ",".join(task.variants)
+    print(f"[fleet] {task.key}: submitted, {what} ({len(nodes)} node(s) on {hosts})", flush=True)
+    return remote.remote(task, keeper)
 
 
-def _collect(ray: Any, pending: dict[Any, str], storage: Path) -> int:
-    """Each profile's run into `storage` as it comes back; the number of profiles that saved nothing."""
+def _collect(
+    ray: Any, pending: dict[Any, ShardTask], plans: dict[str, list[ShardTask]], keeper: Any, storage: Storage
+) -> int:
+    """Each profile's run into `storage` once all its shards have ended; the number of profiles
+    whose run is missing or has error rows."""
+    ended: dict[str, dict[str, str | None]] = {profile: {} for profile in plans}  # key -> error or None
     failed = 0
     started = time.monotonic()
     try:
         while pending:
             (ready,), _ = ray.wait(list(pending), num_returns=1)
-            profile = pending.pop(ready)
-            try:
-                result: ProfileResult = ray.get(ready)
-            except Exception as error:  # the task itself failed (RayTaskError, a node lost for good)
-                failed += 1
-                print(f"[fleet] {profile}: failed: {str(error).splitlines()[0]}", flush=True)
-                continue
-            where = f"node {result.node_id[:12]} ({result.host}), {result.seconds:.0f} s"
-            if result.relative_path is None or result.text is None:
-                failed += 1
-                print(
-                    f"[fleet] {profile}: saved no run on {where} "
-                    f"(exit status {result.returncode}): {result.tail}",
-                    flush=True,
+            task = pending.pop(ready)
+            ended[task.profile][task.key] = _shard_error(ray, ready, task)
+            if len(ended[task.profile]) == len(plans[task.profile]):
+                failed += not _save_profile(
+                    ray, task.profile, plans[task.profile], ended[task.profile], keeper, storage
                 )
-                continue
-            path = write_run(storage, result.relative_path, result.text)
-            print(f"[fleet] {profile}: done on {where}: {path}", flush=True)
     except KeyboardInterrupt:
         for reference in pending:
             ray.cancel(reference)  # KeyboardInterrupt in the task, which stops its suite
         # Each suite runs in a process group of its own, which only its task stops: wait (bounded)
         # for the cancelled tasks to end before this driver disconnects and its workers go.
         ray.wait(list(pending), num_returns=len(pending), timeout=STOP_GRACE_S + 5)
+        for task in pending.values():
+            ended[task.profile][task.key] = "cancelled by Ctrl-C on the driver"
+        for profile, errors in ended.items():
+            if len(errors) == len(plans[profile]) and any(errors.values()):
+                _save_profile(ray, profile, plans[profile], errors, keeper, storage, only_with_rows=True)
         print(
             f"[fleet] interrupted after {time.monotonic() - started:.0f} s: cancelled "
-            f"{', '.join(pending.values())}; the runs already written stay in {storage}",
+            f"{', '.join(t.key for t in pending.values())}; the rows they had finished and the runs "
+            f"already written are in {storage}",
             file=sys.stderr,
         )
         raise SystemExit(EXIT_INTERRUPTED) from None
     return failed
+
+
+def _shard_error(ray: Any, reference: Any, task: ShardTask) -> str | None:
+    """None when the shard's suite saved its run; otherwise why not, in one line."""
+    try:
+        result: ShardResult = ray.get(reference)
+    except Exception as error:  # RayTaskError, a node lost more often than --retries allows
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"[fleet] {task.key}: failed: {reason}", flush=True)
+        return f"the fleet task failed: {reason}"
+    where = (
+        f"node {result.node_id[:12]} ({result.host}), attempt {result.attempt + 1}, {result.seconds:.0f} s"
+    )
+    if not result.saved:
+        print(f"[fleet] {task.key}: saved no run on {where} (exit status {result.returncode}): {result.tail}")
+        return f"the suite saved no run (exit status {result.returncode}): {result.tail}"
+    print(f"[fleet] {task.key}: done on {where}", flush=True)
+    return None
+
+
+def _save_profile(
+    ray: Any,
+    profile: str,
+    tasks: list[ShardTask],
+    errors: dict[str, str | None],
+    keeper: Any,
+    storage: Storage,
+    only_with_rows: bool = False,
+) -> bool:
+    """The profile's shards and attempts as one saved run in `storage`; True when it is whole.
+    `only_with_rows`: save nothing unless some attempt finished a row (a run of error rows only
+    says nothing a cancelled run's message does not)."""
+    try:
+        outcomes = [
+            ShardOutcome(
+                shard=number,
+                variants=list(task.variants or ()),
+                attempts=ray.get(keeper.attempts.remote(task.key), timeout=KEEPER_START_TIMEOUT_S),
+                error=errors.get(task.key),
+            )
+            for number, task in enumerate(tasks, start=1)
+        ]
+    except Exception as error:  # the keeper died with its node (a driver on a node it then lost)
+        print(f"[fleet] {profile}: its rows could not be read back: {type(error).__name__}", flush=True)
+        return False
+    if only_with_rows and not any(a.rows() for o in outcomes for a in o.attempts):
+        return False
+    assembled = assemble_run(profile, outcomes, tasks[0].baseline)
+    folder = machine_folder(outcomes)
+    if assembled is None or folder is None:
+        print(f"[fleet] {profile}: no row came back; nothing saved", flush=True)
+        return False
+    name = tasks[0].name + ("-partial" if assembled["diffbench"]["partial"] else "")
+    try:
+        path = write_run(storage, f"{folder}/0000_{name}.json", dumps(assembled))
+    except FleetError as error:  # the storage went away (credentials, a full disk): the others may still land
+        print(f"[fleet] {profile}: could not save its run: {error}", flush=True)
+        return False
+    retried = sum(len(o.attempts) - 1 for o in outcomes)
+    rows = len(assembled["benchmarks"]) + len(assembled["diffbench"]["rows"])
+    print(
+        f"[fleet] {profile}: {rows} row(s) from {len(outcomes)} shard(s), {retried} retry(ies): {path}",
+        flush=True,
+    )
+    return not assembled["diffbench"]["partial"]

@@ -1,25 +1,32 @@
-"""The Ray task of a fleet run: the ordinary suite, in a subprocess on the node it landed on.
+"""The Ray task of a fleet run: one shard of a profile's suite, in a subprocess on the node it landed on.
 
 The command is the studies' `suite_command` (the same `pytest bench/` a user types), saving into a
-temporary storage on the node; the saved run's JSON comes back to the driver as text, which writes
-it into the fleet's storage (bench/fleet/storage.py), so nodes need no shared filesystem. The
-suite's progress lines are printed with the profile in front; Ray relays a task's output to the
-driver, which is the per-node progress there.
+temporary storage on the node. Each line of its journal goes to the driver's keeper as it is
+written (bench/fleet/keeper.py), and the saved run at the end, so nodes need no shared filesystem
+and a node lost mid-run loses no finished row. When Ray retries the task on another node of the
+profile (its node or worker died), the new attempt asks the keeper what the earlier ones finished
+and times only the rest, with the baseline again (the PSNR reference of the others).
+
+The suite's progress lines are printed with the profile and node in front; Ray relays a task's
+output to the driver, which is the per-node progress there.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.fleet.keeper import JournalForwarder
+from bench.fleet.rows import row_key, still_to_time
+from bench.fleet.shards import with_variants
 from bench.studies.runner import suite_command
 from bench.suite_process import start_suite, stop_process_group
 
@@ -28,50 +35,87 @@ TAIL_LINES = 3  # of the suite's output, in the reason of a run that saved nothi
 
 
 @dataclass(frozen=True)
-class ProfileResult:
-    """What one task returns to the driver."""
+class ShardTask:
+    """What one task is asked to do (the same on every retry)."""
 
+    key: str  # the keeper's key: PROFILE/sN
     profile: str
+    suite_options: tuple[str, ...]
+    variants: tuple[str, ...] | None  # None: the suite's default set (a retry then times it all again)
+    baseline: str
+    name: str  # the saved run's name
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What one task returns to the driver (its rows went to the keeper)."""
+
+    key: str
     node_id: str
     host: str
+    attempt: int
     returncode: int
     seconds: float
-    relative_path: str | None  # the saved run under its storage (MACHINE/NNNN_NAME.json); None: nothing saved
-    text: str | None  # the saved run's JSON
+    saved: bool
     tail: str  # the suite's last lines (why a run saved nothing)
 
 
-def run_profile_suite(profile: str, suite_options: Sequence[str], name: str) -> ProfileResult:
-    """`pytest bench/ SUITE_OPTIONS --profile PROFILE --benchmark-save NAME` here; its run returned."""
+def run_shard(task: ShardTask, keeper: Any) -> ShardResult:
+    """`pytest bench/ OPTIONS --profile P [--variants ...] --benchmark-save NAME` here; every row
+    to the keeper as it lands."""
+    import ray  # a Ray worker: bench/fleet/ray_import.py has set it up for this process
+
     started = time.monotonic()
-    node_id = current_node_id()
+    node_id, host = current_node_id(), socket.gethostname()
+    variants = list(task.variants) if task.variants is not None else []
+    index, earlier = ray.get(keeper.begin.remote(task.key, node_id, host, variants))
+    options = [*task.suite_options, f"--profile={task.profile}"]
+    if task.variants is not None:
+        variants = still_to_time(task.variants, earlier, task.baseline) if earlier else variants
+        ray.get(keeper.set_variants.remote(task.key, index, variants))
+        if earlier:
+            print(f"[fleet {task.profile} @ {node_id[:12]}] attempt {index + 1}: timing {','.join(variants)}")
+        options = with_variants(options, variants)
     storage = Path(tempfile.mkdtemp(prefix="diffbench-fleet-"))
+    label = f"[fleet {task.profile} @ {node_id[:12]}]"
     try:
-        command = [part for part in suite_command([*suite_options, f"--profile={profile}"], storage, name)]
-        command = [part for part in command if part != "-q"]  # the per-phase progress lines, relayed
-        returncode, tail = _run(command, profile)
-        saved = sorted(storage.rglob(f"*_{name}.json"))
-        relative = text = None
-        if saved:
-            relative = saved[-1].relative_to(storage).as_posix()
-            text = saved[-1].read_text()
-        return ProfileResult(
-            profile=profile,
+        command = [part for part in suite_command(options, storage, task.name) if part != "-q"]
+
+        def on_row(entry: dict[str, Any]) -> None:
+            row = (
+                {"benchmark": entry.get("record")}
+                if entry["kind"] == "benchmark"
+                else {"failure": entry.get("row")}
+            )
+            variant, workload = row_key(row)
+            print(f"{label} row kept: {variant} {workload} ({entry['kind']})", flush=True)
+
+        with JournalForwarder(ray, keeper, task.key, index, storage, on_row):
+            returncode, tail = _run(command, label)
+        saved_files = sorted(storage.rglob(f"*_{task.name}.json"))
+        saved = json.loads(saved_files[-1].read_text()) if saved_files else None
+        folder = saved_files[-1].parent.name if saved_files else None
+        outcome = "finished" if saved is not None else "failed"
+        ray.get(keeper.finish.remote(task.key, index, outcome, saved, folder))
+        return ShardResult(
+            key=task.key,
             node_id=node_id,
-            host=socket.gethostname(),
+            host=host,
+            attempt=index,
             returncode=returncode,
             seconds=time.monotonic() - started,
-            relative_path=relative,
-            text=text,
+            saved=saved is not None,
             tail=tail,
         )
     finally:
         shutil.rmtree(storage, ignore_errors=True)
 
 
-def _run(command: list[str], profile: str) -> tuple[int, str]:
+def _run(command: list[str], label: str) -> tuple[int, str]:
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    process = start_suite(command)  # its own group: stopped whole when the task is cancelled
+    # Dies with this worker: a node lost for real takes the suite with it, and so must a worker
+    # killed on a machine that lives on (a local test cluster's removed node).
+    process = start_suite(command, die_with_parent=True)
     try:
         assert process.stdout is not None
         for line in process.stdout:
@@ -79,7 +123,7 @@ def _run(command: list[str], profile: str) -> tuple[int, str]:
             if line:
                 tail.append(line)
             if line.startswith(PROGRESS_PREFIX):
-                print(f"[fleet {profile}] {line.removeprefix(PROGRESS_PREFIX)}", flush=True)
+                print(f"{label} {line.removeprefix(PROGRESS_PREFIX)}", flush=True)
         return process.wait(), " | ".join(tail)
     except BaseException:  # the task cancelled (Ctrl-C on the driver): the suite must not outlive it
         stop_process_group(process)

@@ -116,7 +116,7 @@ def test_fleet_run_brings_one_run_per_profile_into_one_storage(cluster, tmp_path
     assert sorted(p.name for p in saved) == ["0001_fleet-gtx1650.json", "0001_fleet-rtx3050.json"]
     for name in PROFILES:
         # Each profile's run ran on the node that advertises it.
-        assert f"[fleet] {name}: done on node {node_ids[name][:12]} " in result.stdout
+        assert f"[fleet] {name}/s1: done on node {node_ids[name][:12]} " in result.stdout
     compare = subprocess.run(
         [sys.executable, "-m", "reports", "compare", "--by", "profile", "--format", "csv", str(storage)],
         capture_output=True,
