@@ -195,7 +195,7 @@ class FleetTimingSource:
                 raise TuneError(f"the suite run {name!r} on {where} saved no results" + said)
             reason = f"the suite run {name!r} on {where} ended without saving" + said
             return {variant: Measurement(status="error", reason=reason) for variant in variants}
-        path: Path = write_run(self.suite.storage, result.relative_path, result.text)
+        path = Path(write_run(self.suite.storage, result.relative_path, result.text))  # a folder: a Path
         self.groups.append(GroupRun(label, tuple(group), result.node_id, result.host, str(path)))
         return read_measurements(path, variants, self.suite.baseline)
 
