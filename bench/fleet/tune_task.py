@@ -48,7 +48,9 @@ def time_group(suite_options: Sequence[str], name: str) -> GroupResult:
     try:
         # Not quiet: the per-phase lines are what the driver's log shows of this run.
         command = [part for part in suite_command(list(suite_options), storage, name) if part != "-q"]
-        process = start_suite(command)  # its own group: stopped whole when the task is cancelled
+        # Its own group, stopped whole when the task is cancelled; and it dies with this worker (a
+        # node lost for real, or a local test cluster's removed node), where nothing of ours runs.
+        process = start_suite(command, die_with_parent=True)
         lines: list[str] = []
         reader = threading.Thread(target=_read_into, args=(process, lines), daemon=True)
         reader.start()
