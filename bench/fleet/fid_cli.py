@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +123,18 @@ def fid_command(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: Path, rows: list[dict[str, Any]]) -> None:
-    from reports.errors import ReportError
-    from reports.output import write_bytes  # atomic: a reader never sees half a file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomically (a reader never sees half a file): a temporary file beside it, then os.replace.
+    bench may not import reports' writer (the import contract allows only reports.record)."""
     try:
-        write_bytes((json.dumps(rows, indent=1) + "\n").encode(), path)
-    except ReportError as error:
-        raise FleetError(str(error)) from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise FleetError(f"--output {str(path)!r} cannot be written: {error.strerror or error}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(json.dumps(rows, indent=1) + "\n")
+        os.replace(temporary, path)
+    except OSError as error:
+        raise FleetError(f"--output {str(path)!r} cannot be written: {error.strerror or error}") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)

@@ -29,7 +29,10 @@ from bench.fleet.resources import profile_resource
 from bench.fleet.tasks import current_node_id
 
 if TYPE_CHECKING:  # torch, diffusers: imported where a config is parsed, not with the fleet CLI
+    from bench.instruments.fid import FidScore
+    from bench.quality.stats import FeatureStats
     from bench.suite_config import SuiteConfig
+    from bench.workload import Workload
 
 # The suite option a sharded FID refuses: the profile is the fleet's. --variants and --quality are
 # taken and overridden (the recipe is given; the quality is FID), so `fleet run`'s options pass as they are.
@@ -102,7 +105,7 @@ def suite_config(suite_options: Sequence[str], device: str | None = None) -> Sui
     return config_from_options(option)
 
 
-def pick_workload(config: SuiteConfig, label: str | None) -> Any:
+def pick_workload(config: SuiteConfig, label: str | None) -> Workload:
     """The one workload of `config`, or the one labelled `label` when the options sweep several."""
     if label is None:
         if len(config.workloads) != 1:
@@ -169,7 +172,7 @@ def shard_features(
 class ShardedScore:
     """One sharded FID: the score (FidScore, as one machine reports it) and its shards."""
 
-    score: Any  # bench.instruments.fid.FidScore (imported late: it imports torch)
+    score: FidScore
     shards: tuple[ShardFeatures, ...]
     wall_s: float  # on the driver: submit to score, the reference included when it was made here
 
@@ -197,7 +200,7 @@ class ShardedFid:
         split_seeds(0, self.config.fid_samples, self.shards)  # refuses a bad K before anything starts
         # A GPU profile's nodes get their card; a node emulating a card on its CPU has none to give.
         self.gpus = 1 if all(node.gpus >= 1 for node in nodes) else 0
-        self._references: dict[str, Any] = {}
+        self._references: dict[str, FeatureStats] = {}
 
     def features(self, recipe: str, workload_label: str | None = None) -> list[ShardFeatures]:
         """Every shard's features, in seed order (a failed task raises its error here)."""
@@ -213,8 +216,10 @@ class ShardedFid:
         try:
             results: list[ShardFeatures] = self.ray.get(references)
         except Exception as error:  # RayTaskError (its cause: the node's own exception), a node lost
-            for reference in references:
-                self.ray.cancel(reference)  # the other shards' work is of no use without this one
+            # The other shards finish (their features unused) before the next variant is sent, so
+            # it finds its nodes free. Not ray.cancel: cancelling a task as it completes crashed
+            # this driver in Ray 2.60 ("Tried to complete task that was not pending").
+            self.ray.wait(references, num_returns=len(references))
             cause = getattr(error, "cause", None) or error
             reason = (str(cause).strip().splitlines() or [""])[-1]
             raise ShardFailed(
@@ -226,7 +231,7 @@ class ShardedFid:
             )
         return results
 
-    def reference(self, workload_label: str | None = None) -> Any:
+    def reference(self, workload_label: str | None = None) -> FeatureStats:
         """The reference FeatureStats of the workload: from the baseline's sharded samples, or the
         folder / built-in set's (on this driver's CPU, through the reference cache)."""
         from bench.quality.collector import fid_cache_dir
