@@ -201,6 +201,7 @@ class ShardedFid:
         # A GPU profile's nodes get their card; a node emulating a card on its CPU has none to give.
         self.gpus = 1 if all(node.gpus >= 1 for node in nodes) else 0
         self._references: dict[str, FeatureStats] = {}
+        self._baseline_shards: dict[str, list[ShardFeatures]] = {}  # workload label -> fp32's shards
 
     def features(self, recipe: str, workload_label: str | None = None) -> list[ShardFeatures]:
         """Every shard's features, in seed order (a failed task raises its error here)."""
@@ -245,6 +246,7 @@ class ShardedFid:
         if key not in self._references:
             if self.config.fid_reference == BASELINE:
                 shards = self.features(BASELINE_RECIPE, workload.label)
+                self._baseline_shards[workload.label] = shards  # its own score reuses them
                 features = np.concatenate([shard.features for shard in shards])
                 stats = stats_from_features(features, _one_extractor(shards))
             else:
@@ -261,12 +263,15 @@ class ShardedFid:
     def score(self, recipe: str, workload_label: str | None = None) -> ShardedScore:
         """One FID/KID of `recipe`'s samples over all the shards, against the reference."""
         from bench.instruments.fid import compare
+        from optimize import BASELINE as BASELINE_RECIPE
         from optimize import parse_recipe
 
         started = time.monotonic()
         canonical = parse_recipe(recipe).canonical  # RecipeError (one line) before anything is sent
         reference = self.reference(workload_label)
-        shards = self.features(canonical, workload_label)
+        label = pick_workload(self.config, workload_label).label
+        shards = self._baseline_shards.get(label) if canonical == BASELINE_RECIPE else None
+        shards = shards or self.features(canonical, workload_label)
         if _one_extractor(shards) != reference.extractor_id:
             raise FleetError(
                 f"sharded FID: the nodes' Inception features ({_one_extractor(shards)}) are not the "
@@ -297,6 +302,7 @@ def fleet_fid_fields(
 ) -> dict[str, Any]:
     """`fleet run --quality fid`'s entry point: the FID fields of `recipe`'s row (FidScore.fields()
     and `fid_shards`), its samples made on `shards` tasks on nodes of `profile`. `suite_options`
-    are the suite's (`--model ... --fid-samples N ...`) without --variants, --quality or --profile;
-    `workload_label` picks one workload when they sweep several."""
+    are the suite's (`--model ... --fid-samples N ...`; --variants and --quality in them are ignored,
+    --profile refused); `workload_label` picks one workload when they sweep several. One call makes
+    its reference anew: for several rows, keep one ShardedFid and call its score() per row."""
     return ShardedFid(ray, profile, suite_options, shards).score(recipe, workload_label).fields()

@@ -235,6 +235,9 @@ def test_against_the_baseline_the_reference_is_the_baselines_sharded_samples(clu
     assert _close(result.score.fid, row["fid"]) and _close(result.score.kid, row["kid"])
     assert result.fields()["fid_ref"] == row["fid_ref"] == "baseline"
     assert fid.reference() is reference  # made once, kept for every variant
+    # fp32 against its own samples (their shards reused): the suite's near-zero figure.
+    own = fid.score("fp32")
+    assert abs(own.score.fid - one_machine["baseline"]["fp32"]["fid"]) <= 1e-9
 
 
 def test_a_shard_that_fails_on_its_node_is_one_line_naming_why(cluster, folder):
