@@ -4,9 +4,10 @@ the same seeds; the seed split; `fleet fid`'s command line.
 
 Tolerance: the shards batch their samples (and extract their features) in other groups than one
 machine does, on one thread per node, so float rounding may differ; on this CPU the features came
-out bit-identical (max abs difference 0.0 for FID and KID). The test allows a relative 1e-6, many
-orders above the float64 arithmetic of the distances (~1e-12) and below any real change: a
-different seed, sample or variant moves this FID by more than 1%.
+out bit-identical (max abs difference 0.0 for FID and KID). The test allows 1e-6 relative to the
+figure, and 1e-6 absolute below 1: an FID or KID near 0 is a difference of large terms whose
+float noise is absolute (fp32 against its own samples gives -1.6e-8 here, not 0). Real changes are
+far larger: bf16's samples move this FID by 0.4% (33.44 -> 33.29).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from models.ihc import export_png, heldout_crops
 
 PROFILE = "rtx3050"
 SAMPLES = 7  # K=2: 4+3, K=3: 3+2+2
-RELATIVE = 1e-6
+TOLERANCE = 1e-6  # relative, absolute below 1 (see the module's docstring)
 
 
 def fid_options(reference: Path | str) -> list[str]:
@@ -170,7 +171,7 @@ def cluster(folder):
 
 
 def _close(sharded: float, single: float) -> bool:
-    return abs(sharded - single) <= RELATIVE * max(abs(single), 1e-12)
+    return abs(sharded - single) <= TOLERANCE * max(abs(single), 1.0)
 
 
 @pytest.mark.parametrize("shards", [2, 3])
@@ -237,7 +238,7 @@ def test_against_the_baseline_the_reference_is_the_baselines_sharded_samples(clu
     assert fid.reference() is reference  # made once, kept for every variant
     # fp32 against its own samples (their shards reused): the suite's near-zero figure.
     own = fid.score("fp32")
-    assert abs(own.score.fid - one_machine["baseline"]["fp32"]["fid"]) <= 1e-9
+    assert _close(own.score.fid, one_machine["baseline"]["fp32"]["fid"])
 
 
 def test_a_shard_that_fails_on_its_node_is_one_line_naming_why(cluster, folder):
