@@ -361,6 +361,10 @@ FIELDS: tuple[Field, ...] = (
          "seconds of Inception features + distances for the variant's samples",
          "seconds of Inception feature extraction + FID/KID for the variant's samples (sample generation "
          "excluded)"),
+    _col("fid_shards", int, "", "fleet run", "quality",
+         "seed ranges the fid samples were made in (fleet run)",
+         "how many seed ranges (Ray tasks on nodes of the row's profile) the `fid_n` samples were made in "
+         "by `diffbench fleet run --quality fid` (docs/fleet-fid.md); null for a one-machine row"),
     _col("kid", float, "", "collector quality_fields", "quality",
          "kernel inception distance (unbiased MMD^2, polynomial kernel)",
          "kernel inception distance: unbiased MMD² with the kernel (x·y/d + 1)³, mean over 100 subsets"),

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from bench.errors import BenchError
 from bench.fleet.cluster import by_profile, check_profiles_present, check_reachable, connect, fleet_nodes
 from bench.fleet.cluster import status_lines as cluster_status_lines
 from bench.fleet.errors import FleetError
+from bench.fleet.fid_cli import add_fid_parser, fid_command
+from bench.fleet.fid_rows import add_sharded_fid, node_options, wants_fid
 from bench.fleet.keeper import RowKeeper
 from bench.fleet.ray_import import shim_environment
 from bench.fleet.resources import AUTO, advertise, check_profile, profile_resource, ray_start_command
@@ -69,10 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="split each profile's --variants over N of its nodes, or auto: one per node (default 1)",
     )
     run.add_argument(
+        "--fid-shards",
+        default="auto",
+        help="with --quality fid: seed ranges per variant's FID samples, or auto: one per node (default)",
+    )
+    run.add_argument(
         "--retries",
         default="2",
         help="times a task is re-run on another node of its profile when its node is lost (default 2)",
     )
+    add_fid_parser(sub)
     return parser
 
 
@@ -86,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return node(args)
         if args.action == "status":
             return status(args)
+        if args.action == "fid":
+            return fid_command(args)
         return run(args, suite_options)
     except BenchError as error:  # FleetError, ProfileError: bad input or a cluster that cannot serve it
         print(f"error: {error}", file=sys.stderr)
@@ -124,6 +135,7 @@ def run(args: argparse.Namespace, suite_options: list[str]) -> int:
                 f"{option!r}: fleet run sets it on every node; give --profiles / --storage instead"
             )
     retries = _parse_retries(args.retries)
+    fid_shards = None if args.fid_shards.strip().lower() == "auto" else parse_shards(args.fid_shards, 1)
     variants = _variants(suite_options)
     if variants is None and args.shards.strip() != "1":
         raise FleetError(
@@ -134,19 +146,31 @@ def run(args: argparse.Namespace, suite_options: list[str]) -> int:
     try:
         grouped = by_profile(fleet_nodes(ray.nodes()))
         check_profiles_present(profiles, grouped)
+        # Made before any task: its options (--fid-samples, the reference) are checked here.
+        from bench.fleet.fid_shards import ShardedFid
+
+        fids = (
+            {p: ShardedFid(ray, p, suite_options, fid_shards) for p in profiles}
+            if wants_fid(suite_options)
+            else {}
+        )
         plans = {
             profile: _plan(
-                profile, parse_shards(args.shards, len(grouped[profile])), variants, suite_options, args.name
+                profile,
+                parse_shards(args.shards, len(grouped[profile])),
+                variants,
+                node_options(suite_options),
+                args.name,
             )
             for profile in profiles
         }
-        keeper = _start_keeper(ray)
+        fleet_run = FleetRun(ray, plans, _start_keeper(ray), storage, fids)
         pending = {
-            _submit(ray, task, grouped[task.profile], keeper, retries): task
+            _submit(ray, task, grouped[task.profile], fleet_run.keeper, retries): task
             for plan in plans.values()
             for task in plan
         }
-        failed = _collect(ray, pending, plans, keeper, storage)
+        failed = fleet_run.collect(pending)
     finally:
         ray.shutdown()
     if failed < len(profiles):
@@ -234,44 +258,6 @@ def _submit(ray: Any, task: ShardTask, nodes: list[Any], keeper: Any, retries: i
     return remote.remote(task, keeper)
 
 
-def _collect(
-    ray: Any, pending: dict[Any, ShardTask], plans: dict[str, list[ShardTask]], keeper: Any, storage: Storage
-) -> int:
-    """Each profile's run into `storage` once all its shards have ended; the number of profiles
-    whose run is missing or has error rows."""
-    ended: dict[str, dict[str, str | None]] = {profile: {} for profile in plans}  # key -> error or None
-    failed = 0
-    started = time.monotonic()
-    try:
-        while pending:
-            (ready,), _ = ray.wait(list(pending), num_returns=1)
-            task = pending.pop(ready)
-            ended[task.profile][task.key] = _shard_error(ray, ready, task)
-            if len(ended[task.profile]) == len(plans[task.profile]):
-                failed += not _save_profile(
-                    ray, task.profile, plans[task.profile], ended[task.profile], keeper, storage
-                )
-    except KeyboardInterrupt:
-        for reference in pending:
-            ray.cancel(reference)  # KeyboardInterrupt in the task, which stops its suite
-        # Each suite runs in a process group of its own, which only its task stops: wait (bounded)
-        # for the cancelled tasks to end before this driver disconnects and its workers go.
-        ray.wait(list(pending), num_returns=len(pending), timeout=STOP_GRACE_S + 5)
-        for task in pending.values():
-            ended[task.profile][task.key] = "cancelled by Ctrl-C on the driver"
-        for profile, errors in ended.items():
-            if len(errors) == len(plans[profile]) and any(errors.values()):
-                _save_profile(ray, profile, plans[profile], errors, keeper, storage, only_with_rows=True)
-        print(
-            f"[fleet] interrupted after {time.monotonic() - started:.0f} s: cancelled "
-            f"{', '.join(t.key for t in pending.values())}; the rows they had finished and the runs "
-            f"already written are in {storage}",
-            file=sys.stderr,
-        )
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    return failed
-
-
 def _shard_error(ray: Any, reference: Any, task: ShardTask) -> str | None:
     """None when the shard's suite saved its run; otherwise why not, in one line."""
     try:
@@ -290,48 +276,96 @@ def _shard_error(ray: Any, reference: Any, task: ShardTask) -> str | None:
     return None
 
 
-def _save_profile(
-    ray: Any,
-    profile: str,
-    tasks: list[ShardTask],
-    errors: dict[str, str | None],
-    keeper: Any,
-    storage: Storage,
-    only_with_rows: bool = False,
-) -> bool:
-    """The profile's shards and attempts as one saved run in `storage`; True when it is whole.
-    `only_with_rows`: save nothing unless some attempt finished a row (a run of error rows only
-    says nothing a cancelled run's message does not)."""
-    try:
-        outcomes = [
-            ShardOutcome(
-                shard=number,
-                variants=list(task.variants or ()),
-                attempts=ray.get(keeper.attempts.remote(task.key), timeout=KEEPER_START_TIMEOUT_S),
-                error=errors.get(task.key),
+@dataclass
+class FleetRun:
+    """What the driver holds while the tasks run: each profile's plan, the keeper, the storage and,
+    with --quality fid, each profile's sharded FID."""
+
+    ray: Any
+    plans: dict[str, list[ShardTask]]
+    keeper: Any
+    storage: Storage
+    fids: dict[str, Any] = field(default_factory=dict)  # profile -> ShardedFid
+
+    def collect(self, pending: dict[Any, ShardTask]) -> int:
+        """Each profile's run into the storage once all its shards have ended; the number of
+        profiles whose run is missing or has error rows."""
+        ray, plans = self.ray, self.plans
+        ended: dict[str, dict[str, str | None]] = {profile: {} for profile in plans}  # key -> error or None
+        failed = 0
+        started = time.monotonic()
+        try:
+            while pending:
+                (ready,), _ = ray.wait(list(pending), num_returns=1)
+                task = pending.pop(ready)
+                ended[task.profile][task.key] = _shard_error(ray, ready, task)
+                if len(ended[task.profile]) == len(plans[task.profile]):
+                    failed += not self.save(task.profile, ended[task.profile])
+        except KeyboardInterrupt:
+            for reference in pending:
+                ray.cancel(reference)  # KeyboardInterrupt in the task, which stops its suite
+            # Each suite runs in a process group of its own, which only its task stops: wait (bounded)
+            # for the cancelled tasks to end before this driver disconnects and its workers go.
+            ray.wait(list(pending), num_returns=len(pending), timeout=STOP_GRACE_S + 5)
+            for task in pending.values():
+                ended[task.profile][task.key] = "cancelled by Ctrl-C on the driver"
+            for profile, errors in ended.items():
+                if len(errors) == len(plans[profile]) and any(errors.values()):
+                    self.save(profile, errors, only_with_rows=True, interrupted=True)
+            print(
+                f"[fleet] interrupted after {time.monotonic() - started:.0f} s: cancelled "
+                f"{', '.join(t.key for t in pending.values())}; the rows they had finished and the runs "
+                f"already written are in {self.storage}",
+                file=sys.stderr,
             )
-            for number, task in enumerate(tasks, start=1)
-        ]
-    except Exception as error:  # the keeper died with its node (a driver on a node it then lost)
-        print(f"[fleet] {profile}: its rows could not be read back: {type(error).__name__}", flush=True)
-        return False
-    if only_with_rows and not any(a.rows() for o in outcomes for a in o.attempts):
-        return False
-    assembled = assemble_run(profile, outcomes, tasks[0].baseline)
-    folder = machine_folder(outcomes)
-    if assembled is None or folder is None:
-        print(f"[fleet] {profile}: no row came back; nothing saved", flush=True)
-        return False
-    name = tasks[0].name + ("-partial" if assembled["diffbench"]["partial"] else "")
-    try:
-        path = write_run(storage, f"{folder}/0000_{name}.json", dumps(assembled))
-    except FleetError as error:  # the storage went away (credentials, a full disk): the others may still land
-        print(f"[fleet] {profile}: could not save its run: {error}", flush=True)
-        return False
-    retried = sum(len(o.attempts) - 1 for o in outcomes)
-    rows = len(assembled["benchmarks"]) + len(assembled["diffbench"]["rows"])
-    print(
-        f"[fleet] {profile}: {rows} row(s) from {len(outcomes)} shard(s), {retried} retry(ies): {path}",
-        flush=True,
-    )
-    return not assembled["diffbench"]["partial"]
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        return failed
+
+    def save(
+        self,
+        profile: str,
+        errors: dict[str, str | None],
+        only_with_rows: bool = False,
+        interrupted: bool = False,
+    ) -> bool:
+        """The profile's shards and attempts as one saved run; True when it is whole.
+        `only_with_rows`: save nothing unless some attempt finished a row (a run of error rows only
+        says nothing a cancelled run's message does not)."""
+        tasks = self.plans[profile]
+        try:
+            outcomes = [
+                ShardOutcome(
+                    shard=number,
+                    variants=list(task.variants or ()),
+                    attempts=self.ray.get(
+                        self.keeper.attempts.remote(task.key), timeout=KEEPER_START_TIMEOUT_S
+                    ),
+                    error=errors.get(task.key),
+                )
+                for number, task in enumerate(tasks, start=1)
+            ]
+        except Exception as error:  # the keeper died with its node (a driver on a node it then lost)
+            print(f"[fleet] {profile}: its rows could not be read back: {type(error).__name__}", flush=True)
+            return False
+        if only_with_rows and not any(a.rows() for o in outcomes for a in o.attempts):
+            return False
+        assembled = assemble_run(profile, outcomes, tasks[0].baseline)
+        folder = machine_folder(outcomes)
+        if assembled is None or folder is None:
+            print(f"[fleet] {profile}: no row came back; nothing saved", flush=True)
+            return False
+        if profile in self.fids and not interrupted:
+            add_sharded_fid(self.fids[profile], assembled, say=lambda line: print(line, flush=True))
+        name = tasks[0].name + ("-partial" if assembled["diffbench"]["partial"] else "")
+        try:
+            path = write_run(self.storage, f"{folder}/0000_{name}.json", dumps(assembled))
+        except FleetError as error:  # the storage went away (credentials, a full disk): others may still land
+            print(f"[fleet] {profile}: could not save its run: {error}", flush=True)
+            return False
+        retried = sum(len(o.attempts) - 1 for o in outcomes)
+        rows = len(assembled["benchmarks"]) + len(assembled["diffbench"]["rows"])
+        print(
+            f"[fleet] {profile}: {rows} row(s) from {len(outcomes)} shard(s), {retried} retry(ies): {path}",
+            flush=True,
+        )
+        return not assembled["diffbench"]["partial"]

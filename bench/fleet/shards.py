@@ -14,33 +14,39 @@ from bench.fleet.errors import FleetError
 VARIANTS = "--variants"
 
 
-def variants_option(suite_options: Sequence[str]) -> str | None:
-    """The text of the last `--variants X` / `--variants=X` among the suite options, or None."""
+def option_value(suite_options: Sequence[str], name: str) -> str | None:
+    """The text of the last `NAME X` / `NAME=X` among the suite options, or None."""
     found = None
     for position, option in enumerate(suite_options):
-        if option == VARIANTS and position + 1 < len(suite_options):
+        if option == name and position + 1 < len(suite_options):
             found = suite_options[position + 1]
-        elif option.startswith(f"{VARIANTS}="):
+        elif option.startswith(f"{name}="):
             found = option.split("=", 1)[1]
     return found
 
 
-def with_variants(suite_options: Sequence[str], variants: Sequence[str]) -> list[str]:
-    """The options with every `--variants` replaced by one naming `variants`."""
+def without_option(suite_options: Sequence[str], name: str) -> list[str]:
+    """The options with every `NAME X` / `NAME=X` taken out."""
     kept: list[str] = []
     skip = False
     for option in suite_options:
         if skip:
             skip = False
-            continue
-        if option == VARIANTS:
+        elif option == name:
             skip = True
-            continue
-        if option.startswith(f"{VARIANTS}="):
-            continue
-        kept.append(option)
+        elif not option.startswith(f"{name}="):
+            kept.append(option)
+    return kept
+
+
+def variants_option(suite_options: Sequence[str]) -> str | None:
+    return option_value(suite_options, VARIANTS)
+
+
+def with_variants(suite_options: Sequence[str], variants: Sequence[str]) -> list[str]:
+    """The options with every `--variants` replaced by one naming `variants`."""
     # Recipes hold commas only inside parentheses, and --variants splits on top-level commas.
-    return [*kept, f"{VARIANTS}={','.join(variants)}"]
+    return [*without_option(suite_options, VARIANTS), f"{VARIANTS}={','.join(variants)}"]
 
 
 def parse_shards(text: str, nodes: int) -> int:

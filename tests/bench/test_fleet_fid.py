@@ -15,6 +15,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -317,3 +319,35 @@ def test_fleet_fid_prints_a_line_per_variant_and_writes_json(cluster, one_machin
     for row in rows:
         assert _close(row["fid"], one_machine["folder"][row["variant"]]["fid"])
         assert row["fid_shards"] == 2 and sum(shard["count"] for shard in row["shards"]) == SAMPLES
+
+
+def test_fleet_run_with_quality_fid_scores_each_row_from_sharded_samples(
+    cluster, one_machine, folder, tmp_path
+):
+    """`fleet run --quality fid`: the nodes' suites time without FID, then each row gets the sharded
+    FID, equal to the one-machine suite's row over the same seeds."""
+    address, _ = cluster
+    storage = tmp_path / "runs"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "bench", "fleet", "run", "--address", address, "--profiles", PROFILE),
+            *("--storage", str(storage), "--fid-shards", "2"),
+            *("--variants=fp32,bf16", "--rounds=1", "--warmup=0", "--quality=fid"),
+            *fid_options(folder / "reference"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "DIFFBENCH_CACHE": str(folder / "cache")},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (path,) = storage.rglob("*.json")
+    rows = {b["extra_info"]["variant"]: b["extra_info"] for b in json.loads(path.read_text())["benchmarks"]}
+    assert sorted(rows) == ["bf16", "fp32"]
+    for variant, row in rows.items():
+        single = one_machine["folder"][variant]
+        assert row["fid_shards"] == 2 and row["fid_n"] == SAMPLES
+        assert _close(row["fid"], single["fid"]), (variant, row["fid"], single["fid"])
+        assert _close(row["kid"], single["kid"]), (variant, row["kid"], single["kid"])
+    assert "FID " in result.stdout and "from 2 seed range(s)" in result.stdout
