@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,13 +26,26 @@ REPO = Path(__file__).resolve().parents[2]
 PROFILES = ("gtx1650", "rtx3050")
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+CLIENT_PORT = _free_port()
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    """A head with no profile and two 1-CPU nodes, one per emulated profile; yields (address, node ids)."""
+    """A head with no profile and two 1-CPU nodes, one per emulated profile; yields (address, node ids).
+    The head also serves Ray Client (`ray://`) on CLIENT_PORT."""
     ray = import_ray()  # sets the environment the cluster's processes inherit (bench/fleet/ray_import.py)
     from ray.cluster_utils import Cluster
 
-    local = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    local = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False, "ray_client_server_port": CLIENT_PORT},
+    )
     node_ids = {}
     try:
         for name in PROFILES:
@@ -94,7 +108,9 @@ def test_a_profile_no_node_advertises_is_refused_before_anything_starts(cluster,
 
 
 def test_fleet_run_brings_one_run_per_profile_into_one_storage(cluster, tmp_path):
-    address, node_ids = cluster
+    """Through Ray Client (`ray://HEAD:PORT`, the issue's address form); the other tests use the GCS."""
+    _, node_ids = cluster
+    address = f"ray://127.0.0.1:{CLIENT_PORT}"
     storage = tmp_path / "runs"
     suite = [
         "--model",
