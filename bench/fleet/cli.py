@@ -1,5 +1,7 @@
-"""`diffbench fleet node|status|run`: bad input is one line, exit 2, with nothing started.
+"""`diffbench fleet head|stop|node|status|run|fid`: bad input is one line, exit 2, with nothing started.
 
+    diffbench fleet head [--port 6379] [--client-port 10001] [--print]
+    diffbench fleet stop
     diffbench fleet node --address HEAD:6379 [--profile auto|NAME] [--print]
     diffbench fleet status --address HEAD:6379
     diffbench fleet run --address HEAD:6379 --profiles gtx1650,rtx3050 --storage DIR|URL [suite options]
@@ -23,7 +25,15 @@ from typing import Any
 
 from bench.cli_parser import EXIT_BAD_INPUT, OneLineParser
 from bench.errors import BenchError
-from bench.fleet.cluster import by_profile, check_profiles_present, check_reachable, connect, fleet_nodes
+from bench.fleet.cluster import (
+    DEFAULT_CLIENT_PORT,
+    DEFAULT_GCS_PORT,
+    by_profile,
+    check_profiles_present,
+    check_reachable,
+    connect,
+    fleet_nodes,
+)
 from bench.fleet.cluster import status_lines as cluster_status_lines
 from bench.fleet.errors import FleetError
 from bench.fleet.fid_cli import add_fid_parser, fid_command
@@ -47,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     # No abbreviations: the suite's --profile must not be taken for fleet run's --profiles.
     parser = OneLineParser(prog="diffbench fleet", description=__doc__.split("\n")[0], allow_abbrev=False)
     sub = parser.add_subparsers(dest="action", required=True, parser_class=OneLineParser)
+    head = sub.add_parser(
+        "head", help="start this machine as the cluster's head (no profile, no timing)", allow_abbrev=False
+    )
+    head.add_argument("--port", default=str(DEFAULT_GCS_PORT), help="its GCS port (default 6379)")
+    head.add_argument(
+        "--client-port", default=str(DEFAULT_CLIENT_PORT), help="its Ray Client port, ray:// (default 10001)"
+    )
+    head.add_argument("--print", action="store_true", help="print the `ray start` command, run nothing")
+    sub.add_parser("stop", help="stop every Ray process of this machine (`ray stop`)", allow_abbrev=False)
     node = sub.add_parser(
         "node", help="join a Ray cluster advertising this node's profile", allow_abbrev=False
     )
@@ -91,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if suite_options and args.action != "run":
         parser.error(f"unrecognized arguments: {' '.join(suite_options)}")
     try:
+        if args.action == "head":
+            return head(args)
+        if args.action == "stop":
+            return _ray(["ray", "stop"])
         if args.action == "node":
             return node(args)
         if args.action == "status":
@@ -103,6 +126,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
 
 
+def head(args: argparse.Namespace) -> int:
+    command = [
+        "ray",
+        "start",
+        "--head",
+        f"--port={_port(args.port, '--port')}",
+        f"--ray-client-server-port={_port(args.client_port, '--client-port')}",
+        "--num-cpus=0",  # the head schedules; a timing task never lands on it
+        "--include-dashboard=false",
+    ]
+    if args.print:
+        print(shlex.join(command))
+        return 0
+    print(
+        f"[fleet] starting the head: nodes join with diffbench fleet node --address HOST:{args.port}",
+        flush=True,
+    )
+    return _ray(command)
+
+
+def _port(text: str, option: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise FleetError(f"{option} {text!r} is not a port number (1 to 65535)")
+    return int(text)
+
+
+def _ray(command: list[str]) -> int:
+    """`command` with this environment's `ray`, amdsmi's stand-in where it is needed (ray_import.py)."""
+    command = [str(Path(sys.executable).with_name("ray")), *command[1:]]
+    return subprocess.run(command, env=shim_environment(dict(os.environ)), check=False).returncode
+
+
 def node(args: argparse.Namespace) -> int:
     advert = advertise(args.profile)
     command = ray_start_command(args.address, advert)
@@ -110,9 +165,8 @@ def node(args: argparse.Namespace) -> int:
         print(shlex.join(command))
         return 0
     check_reachable(args.address)
-    command[0] = str(Path(sys.executable).with_name("ray"))  # this environment's Ray
     print(f"[fleet] joining {args.address} as {advert.profile} ({advert.gpus} GPU)", flush=True)
-    return subprocess.run(command, env=shim_environment(dict(os.environ)), check=False).returncode
+    return _ray(command)
 
 
 def status(args: argparse.Namespace) -> int:
@@ -136,6 +190,7 @@ def run(args: argparse.Namespace, suite_options: list[str]) -> int:
             )
     retries = _parse_retries(args.retries)
     fid_shards = None if args.fid_shards.strip().lower() == "auto" else parse_shards(args.fid_shards, 1)
+    parse_shards(args.shards, 1)  # its spelling, before anything starts (auto is counted later)
     variants = _variants(suite_options)
     if variants is None and args.shards.strip() != "1":
         raise FleetError(

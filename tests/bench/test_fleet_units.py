@@ -62,6 +62,21 @@ def test_fleet_node_print_shows_the_ray_start_command():
     assert '{"profile:gtx1650": 1.0}' in result.stdout
 
 
+def test_fleet_head_print_shows_the_ray_start_command():
+    result = fleet("head", "--port", "6390", "--print")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "ray start --head --port=6390 --ray-client-server-port=10001 --num-cpus=0 --include-dashboard=false"
+    )
+
+
+@pytest.mark.parametrize(("option", "value"), [("--port", "99999"), ("--client-port", "http")])
+def test_a_bad_head_port_is_one_line(option, value):
+    result = fleet("head", option, value, "--print")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == f"error: {option} {value!r} is not a port number (1 to 65535)"
+
+
 def test_unknown_profile_names_the_known_ones():
     with pytest.raises(FleetError, match=r"profile 'rtx9090' is unknown; known profiles: gtx1650"):
         check_profile("rtx9090")
@@ -157,6 +172,20 @@ def test_unreachable_address_is_one_line_and_starts_nothing(tmp_path):
         (["--profiles", "gtx1650,rtx9090"], "profile 'rtx9090' is unknown; known profiles: gtx1650"),
         (["--profiles", "gtx1650", "--profile=cpu"], "'--profile=cpu': fleet run sets it on every node"),
         (["--profiles", ","], "--profiles ',' names no profile"),
+        (
+            ["--profiles", "gtx1650", "--shards", "two"],
+            "--shards 'two' is not a positive whole number or auto",
+        ),
+        (["--profiles", "gtx1650", "--shards", "2"], "--shards '2' needs --variants"),
+        (["--profiles", "gtx1650", "--retries", "-1"], "--retries '-1' is not a whole number of 0 or more"),
+        (
+            ["--profiles", "gtx1650", "--fid-shards", "0"],
+            "--shards '0' is not a positive whole number or auto",
+        ),
+        (
+            ["--profiles", "gtx1650", "--variants", "fp32,turbo"],
+            "--variants 'fp32,turbo': unknown pass 'turbo'",
+        ),
     ],
 )
 def test_bad_run_input_is_one_line_before_connecting(tmp_path, args, expected):
