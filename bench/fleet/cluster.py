@@ -46,7 +46,7 @@ def check_reachable(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         reason = error.strerror or type(error).__name__
         raise FleetError(
             f"address {address!r}: nothing answers at {host}:{port} ({reason}); start a head with "
-            "`ray start --head` and give its address"
+            "`diffbench fleet head` and give its address"
         ) from None
 
 
