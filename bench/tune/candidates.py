@@ -76,7 +76,7 @@ class Candidate:
     estimate_bound: bool = False  # a quantisation/pruning pass shrinks weights the estimate counts in full
     macs_g: float | None = None  # per generation
     projected_step_ms: float | None = None  # on a GPU profile
-    predicted_speedup: float | None = None  # the screen's guess (projection or pilot product)
+    predicted_speedup: float | None = None  # measured, or the product of its atoms' pilot speed-ups
     measurements: list[Measurement] = field(default_factory=list)  # one per race round it ran in
 
     @property

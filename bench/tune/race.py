@@ -4,9 +4,10 @@
    is timed for a few interleaved rounds against the baseline, its quality checked. An atom
    that fails or is over the quality bound takes every combination containing it out of the
    race (its reason says which pass alone was over); a combination's predicted speed-up is the
-   product of its atoms' (where the screen projected one on a GPU profile, the projection
-   counts instead). The pilot is the "cheap timing where no projection exists" the design asks
-   for: one timing per pass, not one per combination.
+   product of its atoms'. The pilot is the cheap timing the design asks for: one timing per pass,
+   not one per combination. The screen's projected step time (GPU profiles) is recorded, not used
+   here: it knows the dtype alone, not what quantisation, pruning or a backend does, and on a
+   machine that emulates the card it is not what the race times.
 2. **Halving.** The `max_candidates` best predicted candidates (atoms within the bound among
    them) are timed interleaved for `first_rounds` rounds; the faster half (by the median of all
    their paired speed-ups so far) goes on and is timed for twice as many rounds; and so on until
@@ -305,9 +306,9 @@ class Race:
         return [c for c in self.candidates if c.status is None]
 
     def _predict(self) -> None:
-        """A combination's predicted speed-up: its projection where the screen made one, else the
-        product of its atoms' pilot speed-ups (space.combination_of says which atoms); one with a
-        failed or over-bound atom is screened out with that atom's reason."""
+        """A combination's predicted speed-up: the product of its atoms' pilot speed-ups
+        (space.combination_of says which atoms); one with a failed or over-bound atom is screened
+        out with that atom's reason."""
         # Refused alone before anything ran: no atom (trt(precision=int8) runs only after ort-int8).
         # Refused at build (measured): an atom whose refusal its combinations inherit.
         singles = [
@@ -320,7 +321,7 @@ class Race:
                 candidate.predicted_speedup = candidate.speedup
                 continue
             if candidate.predicted_speedup is not None:
-                continue  # projected by the screen
+                continue  # predicted before an earlier stage
             parts = combination_of(candidate, singles)
             if parts is None:
                 candidate.status = Status.SCREENED
