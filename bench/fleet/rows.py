@@ -34,7 +34,7 @@ class Attempt:
     entries: list[dict[str, Any]] = field(default_factory=list)  # its journal: header, then rows
     saved: dict[str, Any] | None = None  # its saved run, when its suite finished
     folder: str | None = None  # the saved run's machine folder in its storage
-    outcome: str = "lost"  # lost (node or worker died) | finished | failed (saved nothing)
+    outcome: str = "lost"  # lost (node or worker died) | finished | failed (saved nothing) | cancelled
 
     def header(self) -> dict[str, Any] | None:
         return next((e for e in self.entries if e.get("kind") == "header"), None)
@@ -85,13 +85,13 @@ def finished_variants(rows: Sequence[dict[str, Any]], baseline: str) -> set[str]
 
 
 def still_to_time(variants: Sequence[str], earlier: Sequence[Attempt], baseline: str) -> list[str]:
-    """What a new attempt must time: the baseline (the PSNR reference of every other variant),
-    then each variant no earlier attempt finished."""
+    """What a new attempt must time: the baseline when it is among `variants` (the PSNR
+    reference of every other variant), then each variant no earlier attempt finished."""
     done: set[str] = set()
     for attempt in earlier:
         done |= finished_variants(attempt.rows(), baseline)
     rest = [v for v in variants if v != baseline and v not in done]
-    return [baseline, *rest]
+    return [baseline, *rest] if baseline in variants else rest
 
 
 @dataclass

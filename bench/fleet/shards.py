@@ -64,10 +64,12 @@ def parse_shards(text: str, nodes: int) -> int:
 
 def split_variants(variants: Sequence[str], shards: int, baseline: str) -> list[list[str]]:
     """`variants` (baseline first) dealt round-robin into at most `shards` lists, each led by the
-    baseline; fewer lists when there are fewer variants than shards."""
+    baseline when `variants` has it (without it, no row has a PSNR, as on one machine); fewer
+    lists when there are fewer variants than shards."""
     others = [v for v in variants if v != baseline]
+    lead = [baseline] if baseline in variants else []
     count = max(1, min(shards, len(others)))
-    groups: list[list[str]] = [[baseline] for _ in range(count)]
+    groups: list[list[str]] = [list(lead) for _ in range(count)]
     for position, variant in enumerate(others):
         groups[position % count].append(variant)
     return groups

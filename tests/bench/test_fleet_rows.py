@@ -67,6 +67,9 @@ def test_a_retry_times_the_baseline_and_only_what_no_earlier_attempt_finished():
     second = Attempt("n2", "h2", ["fp32", "int8", "fp16"], journal(record("fp32"), record("int8")))
     assert still_to_time(["fp32", "bf16", "int8", "fp16"], [first], "fp32") == ["fp32", "int8", "fp16"]
     assert still_to_time(["fp32", "bf16", "int8", "fp16"], [first, second], "fp32") == ["fp32", "fp16"]
+    # No baseline timed: the last variant seen may be unfinished, so it is timed again.
+    no_baseline = Attempt("n", "h", ["bf16", "int8"], journal(record("bf16"), record("int8")))
+    assert still_to_time(["bf16", "int8"], [no_baseline], "fp32") == ["int8"]
 
 
 def test_the_run_takes_each_row_from_its_latest_attempt_and_one_baseline_row():
@@ -130,6 +133,8 @@ def test_variants_are_dealt_round_robin_each_shard_led_by_the_baseline():
     ]
     assert split_variants(["fp32", "bf16"], 4, "fp32") == [["fp32", "bf16"]]  # no shard of the baseline alone
     assert split_variants(["fp32"], 3, "fp32") == [["fp32"]]
+    # No baseline among the variants: none is added (the rows have no PSNR, as on one machine).
+    assert split_variants(["bf16", "int8", "fp16"], 2, "fp32") == [["bf16", "fp16"], ["int8"]]
 
 
 def test_the_variants_option_is_read_and_replaced_in_both_spellings():
