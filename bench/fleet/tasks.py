@@ -13,6 +13,7 @@ output to the driver, which is the per-node progress there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -32,6 +33,7 @@ from bench.suite_process import start_suite, stop_process_group
 
 PROGRESS_PREFIX = "[diffbench] "  # bench/progress.py's lines
 TAIL_LINES = 3  # of the suite's output, in the reason of a run that saved nothing
+CANCEL_NOTE_S = 5.0  # a cancelled task tells the keeper for at most this long, then goes
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,13 @@ def run_shard(task: ShardTask, keeper: Any) -> ShardResult:
             variant, workload = row_key(row)
             print(f"{label} row kept: {variant} {workload} ({entry['kind']})", flush=True)
 
-        with JournalForwarder(ray, keeper, task.key, index, storage, on_row):
-            returncode, tail = _run(command, label)
+        try:
+            with JournalForwarder(ray, keeper, task.key, index, storage, on_row):
+                returncode, tail = _run(command, label)
+        except KeyboardInterrupt:  # ray.cancel (Ctrl-C on the driver): the attempt says so, briefly
+            with contextlib.suppress(Exception):
+                ray.get(keeper.finish.remote(task.key, index, "cancelled", None, None), timeout=CANCEL_NOTE_S)
+            raise
         saved_files = sorted(storage.rglob(f"*_{task.name}.json"))
         saved = json.loads(saved_files[-1].read_text()) if saved_files else None
         folder = saved_files[-1].parent.name if saved_files else None

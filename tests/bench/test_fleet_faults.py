@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from helpers.fleet_cli import fleet
+from helpers.sigint import skip_if_children_ignore_sigint
 
 from bench.fleet.ray_import import import_ray
 from bench.fleet.resources import advertise
@@ -137,3 +139,44 @@ def test_a_task_that_keeps_failing_leaves_its_rows_and_error_rows(cluster, tmp_p
     assert "fp16" in {row["extra_info"]["variant"] for row in errors}
     assert all(row["extra_info"]["status"] == "error" for row in errors)
     assert all(row["extra_info"]["reason"].startswith("the fleet task failed: ") for row in errors)
+
+
+def test_ctrl_c_keeps_the_rows_the_tasks_had_finished(cluster, tmp_path):
+    """Ctrl-C on the driver once fp32's row is kept: the task is cancelled, exit 130, and the profile's
+    run is saved `-partial` with fp32's row and an `error` row for the variant it interrupted."""
+    skip_if_children_ignore_sigint()
+    storage = tmp_path / "runs"
+    driver = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "bench", "fleet", "run", "--address", cluster.address),
+            *("--profiles", PROFILE, "--storage", str(storage)),
+            *("--model", "tiny-sd", "--variants", "fp32,bf16", "--steps", "2", "--rounds", "300"),
+        ],
+        cwd=REPO,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert driver.stdout is not None
+        for line in driver.stdout:
+            lines.append(line)
+            if "row kept: fp32 " in line:
+                driver.send_signal(signal.SIGINT)
+                break
+        lines.extend(driver.communicate(timeout=120)[0].splitlines(keepends=True))
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    output = "".join(lines)
+    assert driver.returncode == 130, output
+    run = _the_run(storage)
+    assert run["_file"] == f"0001_fleet-{PROFILE}-partial.json", output
+    assert _variants(run) == ["fp32"]
+    (error,) = run["diffbench"]["rows"]
+    assert error["extra_info"]["variant"] == "bf16" and error["extra_info"]["status"] == "error"
+    assert error["extra_info"]["reason"] == "cancelled by Ctrl-C on the driver"
+    (attempt,) = run["diffbench"]["fleet"]["shards"][0]["attempts"]
+    assert attempt["outcome"] == "cancelled" and attempt["rows"] >= 1
