@@ -38,14 +38,25 @@ def step_lines(stdout: str) -> list[str]:
 def test_docs_results_plus_the_issue_line_mark_run_12_and_nothing_else(tmp_path: Path) -> None:
     """The issue's "done when": docs/results' saved runs and 20 synthetic runs with +15% at run 12
     on one variant (bf16's latency); the page marks that step, at that run, and no other.
-    (Should docs/results one day hold a real step, this test names it.)"""
+    (Should docs/results one day hold a real step, this test names it.) It does since
+    2026-12-05's sd15 tune run B joined: bf16's sd15 latency, 6.7 to 6.8 s per generation in every
+    tune run until run A's round 3, 6.4 to 6.5 s from there on, in run B's stages too
+    (docs/results/2026-12-05-history-page.md)."""
     write_line(tmp_path / "line", Line())
     page, stdout = history(RESULTS, tmp_path / "line", "--output", tmp_path)
     steps = step_lines(stdout)
-    assert len(steps) == 1, steps
-    assert steps[0].startswith("step +1") and "latency_median_s bf16 @ " + MACHINE in steps[0]
-    assert re.search(r" at #\d+ 0012_main " + commit(12)[:9] + "$", steps[0]), steps[0]
-    assert "<h2>Steps (1)</h2>" in page
+    synthetic = [step for step in steps if "@ " + MACHINE in step]
+    assert len(synthetic) == 1, steps
+    assert synthetic[0].startswith("step +1") and "latency_median_s bf16 @ " + MACHINE in synthetic[0]
+    assert re.search(r" at #\d+ 0012_main " + commit(12)[:9] + "$", synthetic[0]), synthetic[0]
+    real = sorted(step.split(" (")[0] for step in steps if step not in synthetic)
+    assert real == ["step -4.7% latency_median_s bf16", "step -5.5% step_median_ms bf16"], steps
+    assert all(
+        "(sd15 · 256x256/4steps" in step and "at #37 0004_tune-round-3 9b6650f3e" in step
+        for step in steps
+        if step not in synthetic
+    )
+    assert "<h2>Steps (3)</h2>" in page
     # The docs/results runs are on the page too, each with its commit and machine in the runs table.
     assert "0001_sd15-ram-old" in page and "8e3885e00" in page and "<td>vm/" in page
 
