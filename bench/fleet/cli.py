@@ -33,6 +33,7 @@ from bench.fleet.cluster import (
     check_reachable,
     connect,
     fleet_nodes,
+    gpus_per_task,
 )
 from bench.fleet.cluster import status_lines as cluster_status_lines
 from bench.fleet.errors import FleetError
@@ -247,20 +248,18 @@ def _parse_retries(text: str) -> int:
 
 
 def _variants(suite_options: list[str]) -> list[str] | None:
-    """The --variants the user gave, canonical and baseline first (what the suite will time)."""
+    """The --variants the user gave, as the suite reads them (canonical, baseline first)."""
     text = variants_option(suite_options)
     if text is None:
         return None
-    from bench.options.model import split_top_level
-    from optimize import BASELINE, parse_recipe
+    import torch
 
-    try:
-        names = list(dict.fromkeys(parse_recipe(p).canonical for p in split_top_level(text) if p.strip()))
+    from bench.options.model import parse_variants
+
+    try:  # the device only picks the default set, which a given text never uses
+        return list(parse_variants(text, torch.device("cpu")))
     except ValueError as error:  # RecipeError: an unknown pass, a bad argument
         raise FleetError(f"--variants {text!r}: {error}") from None
-    if not names:
-        raise FleetError(f"--variants {text!r} is empty; give comma-separated recipes, e.g. fp32,bf16")
-    return [BASELINE, *(n for n in names if n != BASELINE)] if BASELINE in names else names
 
 
 def _plan(
@@ -297,13 +296,10 @@ def _start_keeper(ray: Any) -> Any:
 
 
 def _submit(ray: Any, task: ShardTask, nodes: list[Any], keeper: Any, retries: int) -> Any:
-    # A GPU profile's nodes get their card (Ray sets CUDA_VISIBLE_DEVICES); a node that emulates a card
-    # on its CPU has no GPU to give, and asks for none.
-    gpus = 1 if all(n.gpus >= 1 for n in nodes) else 0
     remote = ray.remote(run_shard).options(
         resources={profile_resource(task.profile): 1},
         num_cpus=1,
-        num_gpus=gpus,
+        num_gpus=gpus_per_task(nodes),
         max_retries=retries,  # Ray retries a task whose worker or node died, not one that raised
         name=f"diffbench-fleet-{task.key}",
     )

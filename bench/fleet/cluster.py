@@ -97,6 +97,12 @@ def fleet_nodes(raw_nodes: Iterable[dict[str, Any]]) -> list[FleetNode]:
     return nodes
 
 
+def gpus_per_task(nodes: Iterable[FleetNode]) -> int:
+    """A GPU profile's nodes give each task their card (Ray sets CUDA_VISIBLE_DEVICES); nodes that
+    emulate a card on their CPU have none to give, and a task asks for none."""
+    return 1 if all(node.gpus >= 1 for node in nodes) else 0
+
+
 def by_profile(nodes: Iterable[FleetNode]) -> dict[str, list[FleetNode]]:
     grouped: dict[str, list[FleetNode]] = {}
     for node in nodes:

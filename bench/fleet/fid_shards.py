@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.fleet.cluster import by_profile, check_profiles_present, fleet_nodes
+from bench.fleet.cluster import by_profile, check_profiles_present, fleet_nodes, gpus_per_task
 from bench.fleet.errors import FleetError
 from bench.fleet.resources import profile_resource
 from bench.fleet.tasks import current_node_id
@@ -198,8 +198,7 @@ class ShardedFid:
         nodes = grouped[profile]
         self.shards = min(len(nodes), self.config.fid_samples) if shards is None else shards
         split_seeds(0, self.config.fid_samples, self.shards)  # refuses a bad K before anything starts
-        # A GPU profile's nodes get their card; a node emulating a card on its CPU has none to give.
-        self.gpus = 1 if all(node.gpus >= 1 for node in nodes) else 0
+        self.gpus = gpus_per_task(nodes)
         self._references: dict[str, FeatureStats] = {}
         self._baseline_shards: dict[str, list[ShardFeatures]] = {}  # workload label -> fp32's shards
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.fleet.cluster import FleetNode
+from bench.fleet.cluster import FleetNode, gpus_per_task
 from bench.fleet.resources import profile_resource
 from bench.fleet.storage import write_run
 from bench.fleet.tune_task import GroupResult, time_group
@@ -132,13 +132,10 @@ class FleetTimingSource:
     # -- the tasks ------------------------------------------------------------------------------
     def _submit(self, group: list[str], rounds: int, label: str, number: int) -> Any:
         ray, target = self.target.ray, self.target
-        # A GPU profile's nodes get their card (Ray sets CUDA_VISIBLE_DEVICES); nodes emulating
-        # a card on their CPU have none to give.
-        gpus = 1 if all(node.gpus >= 1 for node in target.nodes) else 0
         task = ray.remote(time_group).options(
             resources={profile_resource(target.profile): 1},
             num_cpus=1,
-            num_gpus=gpus,
+            num_gpus=gpus_per_task(target.nodes),
             scheduling_strategy="SPREAD",
             name=f"diffbench-tune-{run_name(label)}-g{number + 1}",
         )

@@ -12,14 +12,13 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from bench.fleet.tasks import current_node_id
 from bench.studies.runner import suite_command
 from bench.suite_process import start_suite, stop_process_group
 
@@ -69,7 +68,7 @@ def time_group(suite_options: Sequence[str], name: str) -> GroupResult:
             raise
         saved = sorted(storage.rglob(f"*_{name}.json"))
         return GroupResult(
-            node_id=_node_id(),
+            node_id=current_node_id(),
             host=socket.gethostname(),
             returncode=returncode,
             relative_path=saved[-1].relative_to(storage).as_posix() if saved else None,
@@ -83,11 +82,3 @@ def time_group(suite_options: Sequence[str], name: str) -> GroupResult:
 def _read_into(process: subprocess.Popen[str], lines: list[str]) -> None:
     assert process.stdout is not None
     lines.extend(process.stdout)
-
-
-def _node_id() -> str:
-    """The Ray node this runs on (`local` outside a Ray worker)."""
-    ray: Any = sys.modules.get("ray")
-    if ray is None or not ray.is_initialized():
-        return "local"
-    return str(ray.get_runtime_context().get_node_id())

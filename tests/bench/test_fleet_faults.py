@@ -76,12 +76,12 @@ def test_shards_spread_a_profiles_variants_over_its_nodes_into_one_run(cluster, 
     assert all(row["extra_info"]["psnr_vs_baseline"] for row in run["benchmarks"][1:])
 
 
-def _run_and_lose_the_node(cluster, storage: Path, *extra: str) -> tuple[subprocess.CompletedProcess, str]:
-    """`fleet run` with the node timing it removed once bf16's row is kept; the result and that node."""
-    driver = subprocess.Popen(
+def _start_driver(cluster, storage: Path, *options: str) -> subprocess.Popen[str]:
+    """`fleet run --profiles PROFILE --storage STORAGE OPTIONS` on the cluster; its output as it comes."""
+    return subprocess.Popen(
         [
             *(sys.executable, "-m", "bench", "fleet", "run", "--address", cluster.address),
-            *("--profiles", PROFILE, "--storage", str(storage), *extra, *SUITE),
+            *("--profiles", PROFILE, "--storage", str(storage), *options),
         ],
         cwd=REPO,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
@@ -89,6 +89,11 @@ def _run_and_lose_the_node(cluster, storage: Path, *extra: str) -> tuple[subproc
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _run_and_lose_the_node(cluster, storage: Path, *extra: str) -> tuple[subprocess.CompletedProcess, str]:
+    """`fleet run` with the node timing it removed once bf16's row is kept; the result and that node."""
+    driver = _start_driver(cluster, storage, *extra, *SUITE)
     lines: list[str] = []
     lost = ""
     try:
@@ -146,17 +151,8 @@ def test_ctrl_c_keeps_the_rows_the_tasks_had_finished(cluster, tmp_path):
     run is saved `-partial` with fp32's row and an `error` row for the variant it interrupted."""
     skip_if_children_ignore_sigint()
     storage = tmp_path / "runs"
-    driver = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "bench", "fleet", "run", "--address", cluster.address),
-            *("--profiles", PROFILE, "--storage", str(storage)),
-            *("--model", "tiny-sd", "--variants", "fp32,bf16", "--steps", "2", "--rounds", "300"),
-        ],
-        cwd=REPO,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    driver = _start_driver(
+        cluster, storage, "--model", "tiny-sd", "--variants", "fp32,bf16", "--steps", "2", "--rounds", "300"
     )
     lines: list[str] = []
     try:
