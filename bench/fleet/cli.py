@@ -36,7 +36,7 @@ from bench.fleet.cluster import (
     gpus_per_task,
 )
 from bench.fleet.cluster import status_lines as cluster_status_lines
-from bench.fleet.errors import FleetError
+from bench.fleet.errors import FleetError, task_error_reason
 from bench.fleet.fid_cli import add_fid_parser, fid_command
 from bench.fleet.fid_rows import add_sharded_fid, node_options, wants_fid
 from bench.fleet.keeper import RowKeeper
@@ -286,9 +286,11 @@ def _start_keeper(ray: Any) -> Any:
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     here = ray.get_runtime_context().get_node_id()
+    # Hard affinity: with soft=True a busy driver node's raylet may spill the keeper to a profile
+    # node (seen under load), and losing that node then loses every task's rows with it.
     keeper = (
         ray.remote(RowKeeper)
-        .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=True))
+        .options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False))
         .remote()
     )
     ray.get(keeper.attempts.remote("ready?"), timeout=KEEPER_START_TIMEOUT_S)
@@ -314,7 +316,7 @@ def _shard_error(ray: Any, reference: Any, task: ShardTask) -> str | None:
     try:
         result: ShardResult = ray.get(reference)
     except Exception as error:  # RayTaskError, a node lost more often than --retries allows
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = task_error_reason(error)
         print(f"[fleet] {task.key}: failed: {reason}", flush=True)
         return f"the fleet task failed: {reason}"
     where = (

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bench.fleet.cluster import by_profile, check_profiles_present, fleet_nodes, gpus_per_task
-from bench.fleet.errors import FleetError
+from bench.fleet.errors import FleetError, task_error_reason
 from bench.fleet.resources import profile_resource
 from bench.fleet.tasks import current_node_id
 
@@ -220,10 +220,8 @@ class ShardedFid:
             # it finds its nodes free. Not ray.cancel: cancelling a task as it completes crashed
             # this driver in Ray 2.60 ("Tried to complete task that was not pending").
             self.ray.wait(references, num_returns=len(references))
-            cause = getattr(error, "cause", None) or error
-            reason = (str(cause).strip().splitlines() or [""])[-1]
             raise ShardFailed(
-                f"sharded FID of {recipe} on {self.profile}: a shard failed: {type(cause).__name__}: {reason}"
+                f"sharded FID of {recipe} on {self.profile}: a shard failed: {task_error_reason(error)}"
             ) from None
         if [r.seeds for r in results] != ranges:
             raise FleetError(
