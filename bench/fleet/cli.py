@@ -43,13 +43,14 @@ from bench.fleet.keeper import RowKeeper
 from bench.fleet.ray_import import shim_environment
 from bench.fleet.resources import AUTO, advertise, check_profile, profile_resource, ray_start_command
 from bench.fleet.rows import ShardOutcome, assemble_run, dumps, machine_folder
-from bench.fleet.shards import parse_shards, split_variants, variants_option
+from bench.fleet.shards import Cell, check_shard_by, parse_shards, plan_cells, variants_option
 from bench.fleet.storage import Storage, check_storage, write_run
+from bench.fleet.suite_options import workload_labels
 from bench.fleet.tasks import ShardResult, ShardTask, run_shard
 from bench.suite_process import STOP_GRACE_S
 
 # Options fleet run sets on every node itself; a user's copy would contradict it.
-RESERVED_SUITE_OPTIONS = ("--profile", "--benchmark-save", "--benchmark-storage")
+RESERVED_SUITE_OPTIONS = ("--profile", "--benchmark-save", "--benchmark-storage", "--workload-shard")
 EXIT_INTERRUPTED = 130
 KEEPER_START_TIMEOUT_S = 60.0
 
@@ -89,7 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--shards",
         default="1",
-        help="split each profile's --variants over N of its nodes, or auto: one per node (default 1)",
+        help="split each profile's work over N tasks on its nodes, or auto: one per node (default 1)",
+    )
+    run.add_argument(
+        "--shard-by",
+        default="auto",
+        help="what --shards splits: auto (the workloads of a sweep first, then the variants; default), "
+        "workloads, or variants",
     )
     run.add_argument(
         "--fid-shards",
@@ -192,11 +199,13 @@ def run(args: argparse.Namespace, suite_options: list[str]) -> int:
     retries = _parse_retries(args.retries)
     fid_shards = None if args.fid_shards.strip().lower() == "auto" else parse_shards(args.fid_shards, 1)
     parse_shards(args.shards, 1)  # its spelling, before anything starts (auto is counted later)
+    shard_by = check_shard_by(args.shard_by)
+    from optimize import BASELINE  # torch: after the options that need none
+
     variants = _variants(suite_options)
-    if variants is None and args.shards.strip() != "1":
-        raise FleetError(
-            f"--shards {args.shards!r} needs --variants: the default set depends on each node's device"
-        )
+    workloads = workload_labels(suite_options)  # a bad workload option: one line, before any task
+    if args.shards.strip().lower() != "auto":  # a count with nothing to split: bad input, said now
+        plan_cells(variants, workloads, parse_shards(args.shards, 1), shard_by, BASELINE)
     storage = check_storage(args.storage)
     ray = connect(args.address)
     try:
@@ -213,14 +222,21 @@ def run(args: argparse.Namespace, suite_options: list[str]) -> int:
         plans = {
             profile: _plan(
                 profile,
-                parse_shards(args.shards, len(grouped[profile])),
-                variants,
+                plan_cells(
+                    variants,
+                    workloads,
+                    parse_shards(args.shards, len(grouped[profile])),
+                    shard_by,
+                    BASELINE,
+                    exact=args.shards.strip().lower() != "auto",
+                ),
                 node_options(suite_options),
                 args.name,
+                BASELINE,
             )
             for profile in profiles
         }
-        fleet_run = FleetRun(ray, plans, _start_keeper(ray), storage, fids)
+        fleet_run = FleetRun(ray, plans, _start_keeper(ray), storage, fids, variants or [], workloads)
         pending = {
             _submit(ray, task, grouped[task.profile], fleet_run.keeper, retries): task
             for plan in plans.values()
@@ -262,22 +278,19 @@ def _variants(suite_options: list[str]) -> list[str] | None:
         raise FleetError(f"--variants {text!r}: {error}") from None
 
 
-def _plan(
-    profile: str, shards: int, variants: list[str] | None, options: list[str], name: str
-) -> list[ShardTask]:
-    from optimize import BASELINE
-
-    groups = split_variants(variants, shards, BASELINE) if variants is not None else [None]
+def _plan(profile: str, cells: list[Cell], options: list[str], name: str, baseline: str) -> list[ShardTask]:
     return [
         ShardTask(
             key=f"{profile}/s{number}",
             profile=profile,
             suite_options=tuple(options),
-            variants=None if group is None else tuple(group),
-            baseline=BASELINE,
+            variants=None if cell.variants is None else tuple(cell.variants),
+            baseline=baseline,
             name=f"{name}-{profile}",
+            workloads=tuple(cell.workloads),
+            workload_share=cell.workload_share,
         )
-        for number, group in enumerate(groups, start=1)
+        for number, cell in enumerate(cells, start=1)
     ]
 
 
@@ -339,6 +352,8 @@ class FleetRun:
     keeper: Any
     storage: Storage
     fids: dict[str, Any] = field(default_factory=dict)  # profile -> ShardedFid
+    variants: list[str] = field(default_factory=list)  # the suite's order of the rows (empty: as they come)
+    workloads: list[str] = field(default_factory=list)
 
     def collect(self, pending: dict[Any, ShardTask]) -> int:
         """Each profile's run into the storage once all its shards have ended; the number of
@@ -394,6 +409,8 @@ class FleetRun:
                         self.keeper.attempts.remote(task.key), timeout=KEEPER_START_TIMEOUT_S
                     ),
                     error=errors.get(task.key),
+                    workloads=list(task.workloads),
+                    workload_share=task.workload_share,
                 )
                 for number, task in enumerate(tasks, start=1)
             ]
@@ -402,7 +419,7 @@ class FleetRun:
             return False
         if only_with_rows and not any(a.rows() for o in outcomes for a in o.attempts):
             return False
-        assembled = assemble_run(profile, outcomes, tasks[0].baseline)
+        assembled = assemble_run(profile, outcomes, tasks[0].baseline, self.variants, self.workloads)
         folder = machine_folder(outcomes)
         if assembled is None or folder is None:
             print(f"[fleet] {profile}: no row came back; nothing saved", flush=True)

@@ -79,15 +79,10 @@ def suite_config(suite_options: Sequence[str], device: str | None = None) -> Sui
     own option groups, with `--quality fid` (so the reference and Inception file are checked too).
     `device` overrides `--device` (the driver's own work runs on its CPU). FleetError for an option
     the suite does not know or one a sharded FID sets itself; BenchError/ModelError for a bad value."""
-    import argparse
-
-    from bench.options import SUITE_OPTIONS, add_study_arguments, study_lookup
+    from bench.fleet.suite_options import suite_lookup
     from bench.suite_config import config_from_options
 
-    names = tuple(option.name for option in SUITE_OPTIONS)
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    add_study_arguments(parser, *names)
-    args, unknown = parser.parse_known_args(list(suite_options))
+    lookup, unknown = suite_lookup(suite_options)
     if unknown:
         raise FleetError(f"sharded FID: {' '.join(unknown)!r} is not a suite option")
     for option in suite_options:
@@ -95,7 +90,6 @@ def suite_config(suite_options: Sequence[str], device: str | None = None) -> Sui
             raise FleetError(
                 f"sharded FID: {option!r} is set by the fleet; leave it out of the suite options"
             )
-    lookup = study_lookup(args, names)
     overrides = {"--quality": "fid", "--variants": "fp32", "--device": device}
 
     def option(name: str) -> Any:

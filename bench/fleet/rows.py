@@ -102,6 +102,8 @@ class ShardOutcome:
     variants: list[str]
     attempts: list[Attempt]
     error: str | None = None  # why the last attempt gave no saved run, when it gave none
+    workloads: list[str] = field(default_factory=list)  # its workloads' labels; empty: not known
+    workload_share: str | None = None  # `K/N` when the profile's workloads were split
 
 
 def machine_folder(shards: Sequence[ShardOutcome]) -> str | None:
@@ -109,14 +111,22 @@ def machine_folder(shards: Sequence[ShardOutcome]) -> str | None:
     return next((f for s in shards for a in s.attempts if (f := a.machine_folder())), None)
 
 
-def assemble_run(profile: str, shards: Sequence[ShardOutcome], baseline: str) -> dict[str, Any] | None:
+def assemble_run(
+    profile: str,
+    shards: Sequence[ShardOutcome],
+    baseline: str,
+    variant_order: Sequence[str] = (),
+    workload_order: Sequence[str] = (),
+) -> dict[str, Any] | None:
     """The profile's one saved run from its shards and their attempts; None when no attempt wrote
     even a journal header (nothing ran: there is no machine to name).
 
     Each (variant, workload) row is taken from the latest attempt that has it; the baseline's from
     the first shard that has them (every shard times it, as the PSNR reference of its own
-    variants). A variant of a failed shard with no row is an `error` row per workload, with the
-    reason."""
+    variants). A variant of a failed shard with no row is an `error` row per workload of that
+    shard (its planned workloads, else every workload the baseline has), with the reason. The rows
+    are in the suite's order (variant-major) as far as `variant_order` and `workload_order` name
+    them, as one machine's run would be."""
     headers = [(a, h) for s in shards for a in s.attempts if (h := a.header()) is not None]
     finals = [a.saved for s in shards for a in s.attempts if a.saved is not None]
     if not headers and not finals:
@@ -139,10 +149,11 @@ def assemble_run(profile: str, shards: Sequence[ShardOutcome], baseline: str) ->
         if outcome.error is None:
             continue
         for variant in outcome.variants:
-            for workload in workloads or ["?"]:
+            for workload in outcome.workloads or workloads or ["?"]:
                 if (variant, workload) not in chosen:
                     order.append((variant, workload))
                     chosen[(variant, workload)] = {"failure": _error_row(variant, workload, outcome.error)}
+    order = _suite_order(order, variant_order, workload_order)
     base = finals[0] if finals else _run_from_header(headers[0][1])
     run = {key: value for key, value in base.items() if key not in ("benchmarks", "diffbench")}
     run["benchmarks"] = [chosen[k]["benchmark"] for k in order if "benchmark" in chosen[k]]
@@ -165,6 +176,8 @@ def fleet_record(profile: str, shards: Iterable[ShardOutcome]) -> dict[str, Any]
             {
                 "shard": s.shard,
                 "variants": s.variants,
+                "workloads": s.workloads or None,
+                "workload_share": s.workload_share,
                 "error": s.error,
                 "attempts": [
                     {
@@ -180,6 +193,15 @@ def fleet_record(profile: str, shards: Iterable[ShardOutcome]) -> dict[str, Any]
             for s in shards
         ],
     }
+
+
+def _suite_order(order: list[RowKey], variants: Sequence[str], workloads: Sequence[str]) -> list[RowKey]:
+    """`order` sorted variant-major by the given orders; keys they do not name keep their place
+    after the ones they do (a stable sort)."""
+    variant_rank = {v: i for i, v in enumerate(variants)}
+    workload_rank = {w: i for i, w in enumerate(workloads)}
+    unknown = len(variant_rank) + len(workload_rank)
+    return sorted(order, key=lambda k: (variant_rank.get(k[0], unknown), workload_rank.get(k[1], unknown)))
 
 
 def _workloads(chosen: dict[RowKey, dict[str, Any]], baseline: str) -> list[str]:

@@ -46,6 +46,8 @@ class ShardTask:
     variants: tuple[str, ...] | None  # None: the suite's default set (a retry then times it all again)
     baseline: str
     name: str  # the saved run's name
+    workloads: tuple[str, ...] = ()  # the labels of its workloads, as the driver planned them
+    workload_share: str | None = None  # `K/N` (--workload-shard); None: every workload
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ def run_shard(task: ShardTask, keeper: Any) -> ShardResult:
     variants = list(task.variants) if task.variants is not None else []
     index, earlier = ray.get(keeper.begin.remote(task.key, node_id, host, variants))
     options = [*task.suite_options, f"--profile={task.profile}"]
+    if task.workload_share is not None:
+        options.append(f"--workload-shard={task.workload_share}")
     if task.variants is not None:
         variants = still_to_time(task.variants, earlier, task.baseline) if earlier else variants
         ray.get(keeper.set_variants.remote(task.key, index, variants))

@@ -9,6 +9,7 @@ from bench.cli_parser import parse_float, parse_int
 from bench.options.spec import Option, OptionGroup, OptionLookup
 from bench.sweep import expand, sweep_axes
 from bench.workload import Workload
+from bench.workload_shard import select_share
 from reports.record import DEFAULT_PROMPT
 
 # torch.Generator.manual_seed takes 64 bits; a bigger seed would fail at the first generation.
@@ -51,6 +52,12 @@ class WorkloadOptions(OptionGroup):
         ),
         Option("--prompts-file", help="a text file of prompts, one per line: a prompt axis"),
         Option("--seeds", help="comma-separated seeds, e.g. 0,1,2: a seed axis"),
+        Option(
+            "--workload-shard",
+            metavar="K/N",
+            help="time only the Kth of N round-robin shares of the workloads, in sweep order "
+            "(fleet run --shards sets it; default all)",
+        ),
     )
 
     workloads: tuple[Workload, ...]
@@ -68,7 +75,8 @@ class WorkloadOptions(OptionGroup):
         preflight.text_file(prompts_file, "--prompts-file", "a text file, one prompt per line")
         axes = sweep_axes(option("--sweep"), prompts_file, option("--seeds"))
         check_numbers(base, axes)
-        return cls(expand(base, axes, option("--sweep-mode")))
+        workloads = expand(base, axes, option("--sweep-mode"))
+        return cls(select_share(workloads, option("--workload-shard")))
 
 
 def check_numbers(base: dict[str, str], axes: dict[str, list[str]]) -> None:

@@ -58,15 +58,18 @@ def _variants(run: dict) -> list[str]:
     return [b["extra_info"]["variant"] for b in run["benchmarks"]]
 
 
-def test_shards_spread_a_profiles_variants_over_its_nodes_into_one_run(cluster, tmp_path):
-    storage = tmp_path / "runs"
+def _sharded_run(cluster, storage: Path, *suite: str) -> dict:
+    """`fleet run --shards auto` of tiny-sd with one round on the cluster; the saved run."""
     result = fleet(
         "run", "--address", cluster.address, "--profiles", PROFILE, "--storage", str(storage),
-        "--shards", "auto", "--model", "tiny-sd", "--variants", "fp32,bf16,int8", "--steps", "2",
-        "--rounds", "1",
+        "--shards", "auto", "--model", "tiny-sd", "--rounds", "1", *suite,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    run = _the_run(storage)
+    return _the_run(storage)
+
+
+def test_shards_spread_a_profiles_variants_over_its_nodes_into_one_run(cluster, tmp_path):
+    run = _sharded_run(cluster, tmp_path / "runs", "--variants", "fp32,bf16,int8", "--steps", "2")
     assert run["_file"] == f"0001_fleet-{PROFILE}.json"
     assert _variants(run) == ["fp32", "bf16", "int8"]  # one baseline row, though both shards timed it
     shards = run["diffbench"]["fleet"]["shards"]
@@ -74,6 +77,22 @@ def test_shards_spread_a_profiles_variants_over_its_nodes_into_one_run(cluster, 
     nodes = {s["attempts"][0]["node_id"] for s in shards}
     assert len(nodes) == 2, "both shards ran on the same node"
     assert all(row["extra_info"]["psnr_vs_baseline"] for row in run["benchmarks"][1:])
+
+
+def test_shards_split_a_sweeps_workloads_before_the_variants(cluster, tmp_path):
+    run = _sharded_run(cluster, tmp_path / "runs", "--variants", "fp32,int8", "--sweep", "steps=2,3")
+    rows = [(b["extra_info"]["variant"], b["extra_info"]["workload"]) for b in run["benchmarks"]]
+    two, three = "64x64/2steps/cfg7.5/b1/euler", "64x64/3steps/cfg7.5/b1/euler"
+    assert rows == [("fp32", two), ("fp32", three), ("int8", two), ("int8", three)]  # the suite's order
+    shards = run["diffbench"]["fleet"]["shards"]
+    assert [(s["variants"], s["workloads"], s["workload_share"]) for s in shards] == [
+        (["fp32", "int8"], [two], "1/2"),
+        (["fp32", "int8"], [three], "2/2"),
+    ]
+    assert len({s["attempts"][0]["node_id"] for s in shards}) == 2, "both shards ran on the same node"
+    # Each node timed the baseline on its own workload only: one row per (variant, workload) came back.
+    assert [s["attempts"][0]["rows"] for s in shards] == [2, 2]
+    assert all(b["extra_info"]["psnr_vs_baseline"] for b in run["benchmarks"][2:])
 
 
 def _start_driver(cluster, storage: Path, *options: str) -> subprocess.Popen[str]:

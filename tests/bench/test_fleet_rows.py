@@ -17,7 +17,14 @@ from bench.fleet.rows import (
     machine_folder,
     still_to_time,
 )
-from bench.fleet.shards import parse_shards, split_variants, variants_option, with_variants
+from bench.fleet.shards import (
+    check_shard_by,
+    parse_shards,
+    plan_cells,
+    split_variants,
+    variants_option,
+    with_variants,
+)
 from reports.loader import load
 from reports.record import SCHEMA
 
@@ -168,3 +175,71 @@ def _run_of(*records: dict) -> dict:
         "version": "5.1.0",
         "diffbench": {"schema": SCHEMA, "rows": []},
     }
+
+
+V4 = ["fp32", "bf16", "int8", "fp16"]
+
+
+def _cells(variants, workloads, shards, shard_by="auto", exact=True):
+    cells = plan_cells(variants, workloads, shards, shard_by, "fp32", exact=exact)
+    return [(c.variants, c.workloads, c.workload_share) for c in cells]
+
+
+def test_auto_splits_the_workloads_first_then_the_variants_with_the_shards_left():
+    # Two workloads, four shards: two shares of the workloads, each over two groups of variants.
+    assert _cells(V4, ["w1", "w2"], 4) == [
+        (["fp32", "bf16", "fp16"], ["w1"], "1/2"),
+        (["fp32", "int8"], ["w1"], "1/2"),
+        (["fp32", "bf16", "fp16"], ["w2"], "2/2"),
+        (["fp32", "int8"], ["w2"], "2/2"),
+    ]
+    # One workload: the variants alone, as before workloads could be split.
+    assert _cells(V4, ["w1"], 2) == [
+        (["fp32", "bf16", "fp16"], ["w1"], None),
+        (["fp32", "int8"], ["w1"], None),
+    ]
+    # More shares than shards: round-robin, and never more cells than shards.
+    assert _cells(["fp32", "int8"], ["w1", "w2", "w3"], 2) == [
+        (["fp32", "int8"], ["w1", "w3"], "1/2"),
+        (["fp32", "int8"], ["w2"], "2/2"),
+    ]
+    # The device's default variants (None) can still have their workloads split.
+    assert _cells(None, ["w1", "w2"], 2) == [(None, ["w1"], "1/2"), (None, ["w2"], "2/2")]
+
+
+def test_shard_by_picks_one_axis():
+    assert _cells(V4, ["w1", "w2"], 2, "variants") == [
+        (["fp32", "bf16", "fp16"], ["w1", "w2"], None),
+        (["fp32", "int8"], ["w1", "w2"], None),
+    ]
+    assert _cells(V4, ["w1", "w2"], 3, "workloads") == [(V4, ["w1"], "1/2"), (V4, ["w2"], "2/2")]
+
+
+def test_a_count_with_nothing_to_split_is_refused_but_auto_runs_one_task():
+    with pytest.raises(FleetError, match="--shards 2 with --shard-by auto: nothing to split"):
+        _cells(["fp32", "int8"], ["w1"], 2)
+    assert _cells(["fp32", "int8"], ["w1"], 2, exact=False) == [(["fp32", "int8"], ["w1"], None)]
+    with pytest.raises(FleetError, match="--shard-by 'rows' is unknown; accepted: auto, workloads, variants"):
+        check_shard_by("rows")
+
+
+def test_workload_shards_assemble_in_the_suites_order_and_a_failed_share_errs_only_its_workloads():
+    rows = [record(v, w) for v in ("fp32", "int8") for w in ("w1", "w3")]
+    first = Attempt("node-a", "a", ["fp32", "int8"], journal(*rows))
+    first.outcome = "finished"
+    second = Attempt("node-b", "b", ["fp32", "int8"], journal(record("fp32", "w2")))
+    shards = [
+        ShardOutcome(1, ["fp32", "int8"], [first], workloads=["w1", "w3"], workload_share="1/2"),
+        ShardOutcome(2, ["fp32", "int8"], [second], "lost twice", workloads=["w2"], workload_share="2/2"),
+    ]
+    run = assemble_run("gtx1650", shards, "fp32", ["fp32", "int8"], ["w1", "w2", "w3"])
+    assert run is not None
+    rows = [(b["extra_info"]["variant"], b["extra_info"]["workload"]) for b in run["benchmarks"]]
+    assert rows == [("fp32", "w1"), ("fp32", "w2"), ("fp32", "w3"), ("int8", "w1"), ("int8", "w3")]
+    (error,) = run["diffbench"]["rows"]  # int8 on w2 only: w1 and w3 were the other share's
+    assert (error["extra_info"]["variant"], error["extra_info"]["workload"]) == ("int8", "w2")
+    recorded = run["diffbench"]["fleet"]["shards"]
+    assert [(s["workloads"], s["workload_share"]) for s in recorded] == [
+        (["w1", "w3"], "1/2"),
+        (["w2"], "2/2"),
+    ]

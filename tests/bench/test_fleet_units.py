@@ -176,7 +176,31 @@ def test_unreachable_address_is_one_line_and_starts_nothing(tmp_path):
             ["--profiles", "gtx1650", "--shards", "two"],
             "--shards 'two' is not a positive whole number or auto",
         ),
-        (["--profiles", "gtx1650", "--shards", "2"], "--shards '2' needs --variants"),
+        (
+            ["--profiles", "gtx1650", "--shards", "2"],
+            "--shards 2 with --shard-by auto: nothing to split; give --variants (the default set "
+            "depends on each node's device), or a workload sweep",
+        ),
+        (
+            [
+                "--profiles",
+                "gtx1650",
+                "--shards",
+                "2",
+                "--shard-by",
+                "workloads",
+                "--variants",
+                "fp32,int8,bf16",
+            ],
+            "--shards 2 with --shard-by workloads: nothing to split; give a workload sweep",
+        ),
+        (
+            ["--profiles", "gtx1650", "--shards", "2", "--shard-by", "variants", "--sweep", "steps=2,4"],
+            "--shards 2 with --shard-by variants: nothing to split; give --variants",
+        ),
+        (["--profiles", "gtx1650", "--shard-by", "rows"], "--shard-by 'rows' is unknown; accepted: auto,"),
+        (["--profiles", "gtx1650", "--workload-shard=1/2"], "'--workload-shard=1/2': fleet run sets it"),
+        (["--profiles", "gtx1650", "--sweep", "steps=2,x"], "--steps 'x'"),
         (["--profiles", "gtx1650", "--retries", "-1"], "--retries '-1' is not a whole number of 0 or more"),
         (
             ["--profiles", "gtx1650", "--fid-shards", "0"],

@@ -99,7 +99,7 @@ def test_bad_option_is_one_line_and_exit_2(tmp_path, capsys):
 
 def test_every_option_belongs_to_one_group_and_has_help():
     names = [option.name for option in SUITE_OPTIONS]
-    assert len(names) == len(set(names)) == 34
+    assert len(names) == len(set(names)) == 35
     assert {group.TITLE for group in GROUPS} == {
         f"diffbench {part}" for part in ("model", "workload", "run", "hardware", "adapters", "quality")
     }
