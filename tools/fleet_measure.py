@@ -16,8 +16,14 @@ forwarding and the driver's report. Then, with `--kill`, one node-loss run: the 
 profile's suite is removed once bf16's row is kept, and what the run saved is counted (rows
 recovered from the lost node, rows re-timed on the other).
 
+With `--shard-ways`, instead: one profile on a cluster of two nodes of it, a sweep's work run
+three ways, interleaved: `--shards 1` (one task, one node), `--shards 2 --shard-by workloads`
+and `--shards 2 --shard-by variants` (the variant groups each time the baseline on every workload).
+
     python tools/fleet_measure.py --output DIR [--repeat 2] [--kill] [suite options]
     (default suite options: --model tiny-sd --variants fp32,bf16,int8 --steps 4 --rounds 5)
+    python tools/fleet_measure.py --output DIR --shard-ways [--repeat 2] [suite options]
+    (default suite options: the same with --sweep steps=4,6)
 
 Writes DIR/fleet-measure.json and prints a Markdown table.
 """
@@ -137,14 +143,58 @@ def kill_run(suite: list[str], storage: Path) -> dict[str, Any]:
     }
 
 
+SHARD_WAYS = {
+    "one-task": ["--shards", "1"],
+    "by-workloads": ["--shards", "2", "--shard-by", "workloads"],
+    "by-variants": ["--shards", "2", "--shard-by", "variants"],
+}
+
+
+def shard_ways(suite: list[str], work: Path, repeat: int) -> dict[str, Any]:
+    """Each way of SHARD_WAYS `repeat` times in ABCABC order on one 2-node cluster of one profile."""
+    times: dict[str, list[float]] = {way: [] for way in SHARD_WAYS}
+    tasks: dict[str, list[float]] = {way: [] for way in SHARD_WAYS}
+    cluster = start_cluster([[PROFILES[0]], [PROFILES[0]]])
+    try:
+        for number in range(repeat):
+            for way, options in SHARD_WAYS.items():
+                storage = work / f"{way}-{number}"
+                seconds, output = fleet_run(cluster.address, PROFILES[:1], [*options, *suite], storage)
+                (path,) = storage.rglob("*.json")
+                rows = len(json.loads(path.read_text())["benchmarks"])
+                times[way].append(seconds)
+                tasks[way].extend(task_seconds(output))
+                print(
+                    f"{way} #{number + 1}: {seconds:.1f} s, {rows} rows (tasks {task_seconds(output)})",
+                    flush=True,
+                )
+    finally:
+        import ray
+
+        ray.shutdown()
+        cluster.shutdown()
+    median = {way: statistics.median(values) for way, values in times.items()}
+    return {"suite": suite, "repeat": repeat, "wall_s": times, "task_s": tasks, "median_wall_s": median}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--kill", action="store_true", help="also measure one node-loss run")
+    parser.add_argument("--shard-ways", action="store_true", help="measure the ways to shard a sweep instead")
     args, suite = parser.parse_known_args()
-    suite = suite or DEFAULT_SUITE
     args.output.mkdir(parents=True, exist_ok=True)
+    if args.shard_ways:
+        with tempfile.TemporaryDirectory(prefix="fleet-measure-") as scratch:
+            ways = shard_ways(suite or [*DEFAULT_SUITE, "--sweep", "steps=4,6"], Path(scratch), args.repeat)
+        ways["load_1m_after"] = os.getloadavg()[0]
+        (args.output / "fleet-shard-ways.json").write_text(json.dumps(ways, indent=2))
+        print("| way | runs (s) | median (s) |\n| --- | --- | ---: |")
+        for way, values in ways["wall_s"].items():
+            print(f"| {way} | {', '.join(f'{v:.1f}' for v in values)} | {ways['median_wall_s'][way]:.1f} |")
+        return 0
+    suite = suite or DEFAULT_SUITE
     times: dict[str, list[float]] = {"plain": [], "one-node": [], "two-nodes": []}
     tasks: dict[str, list[float]] = {"one-node": [], "two-nodes": []}
     with tempfile.TemporaryDirectory(prefix="fleet-measure-") as scratch:
