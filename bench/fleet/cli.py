@@ -320,6 +320,11 @@ def _submit(ray: Any, task: ShardTask, nodes: list[Any], keeper: Any, retries: i
     )
     hosts = ", ".join(sorted({n.host for n in nodes}))
     what = "its default variants" if task.variants is None else ",".join(task.variants)
+    if task.workload_share is not None:
+        shown = ", ".join(task.workloads[:2]) + (
+            f" and {len(task.workloads) - 2} more" if len(task.workloads) > 2 else ""
+        )
+        what += f" on workload share {task.workload_share} ({shown})"
     print(f"[fleet] {task.key}: submitted, {what} ({len(nodes)} node(s) on {hosts})", flush=True)
     return remote.remote(task, keeper)
 

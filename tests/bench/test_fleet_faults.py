@@ -65,7 +65,7 @@ def _sharded_run(cluster, storage: Path, *suite: str) -> dict:
         "--shards", "auto", "--model", "tiny-sd", "--rounds", "1", *suite,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    return _the_run(storage)
+    return _the_run(storage) | {"_stdout": result.stdout}
 
 
 def test_shards_spread_a_profiles_variants_over_its_nodes_into_one_run(cluster, tmp_path):
@@ -84,6 +84,7 @@ def test_shards_split_a_sweeps_workloads_before_the_variants(cluster, tmp_path):
     rows = [(b["extra_info"]["variant"], b["extra_info"]["workload"]) for b in run["benchmarks"]]
     two, three = "64x64/2steps/cfg7.5/b1/euler", "64x64/3steps/cfg7.5/b1/euler"
     assert rows == [("fp32", two), ("fp32", three), ("int8", two), ("int8", three)]  # the suite's order
+    assert f"gtx1650/s2: submitted, fp32,int8 on workload share 2/2 ({three})" in run["_stdout"]
     shards = run["diffbench"]["fleet"]["shards"]
     assert [(s["variants"], s["workloads"], s["workload_share"]) for s in shards] == [
         (["fp32", "int8"], [two], "1/2"),
