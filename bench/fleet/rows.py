@@ -196,12 +196,14 @@ def fleet_record(profile: str, shards: Iterable[ShardOutcome]) -> dict[str, Any]
 
 
 def _suite_order(order: list[RowKey], variants: Sequence[str], workloads: Sequence[str]) -> list[RowKey]:
-    """`order` sorted variant-major by the given orders; keys they do not name keep their place
-    after the ones they do (a stable sort)."""
+    """`order` sorted variant-major: variants as `variants` names them, then the others in the order
+    they first come; within a variant, workloads as `workloads` names them, then the others in
+    their place (a stable sort)."""
     variant_rank = {v: i for i, v in enumerate(variants)}
+    for variant, _ in order:
+        variant_rank.setdefault(variant, len(variant_rank))
     workload_rank = {w: i for i, w in enumerate(workloads)}
-    unknown = len(variant_rank) + len(workload_rank)
-    return sorted(order, key=lambda k: (variant_rank.get(k[0], unknown), workload_rank.get(k[1], unknown)))
+    return sorted(order, key=lambda k: (variant_rank[k[0]], workload_rank.get(k[1], len(workload_rank))))
 
 
 def _workloads(chosen: dict[RowKey, dict[str, Any]], baseline: str) -> list[str]:

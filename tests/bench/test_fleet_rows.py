@@ -238,6 +238,9 @@ def test_workload_shards_assemble_in_the_suites_order_and_a_failed_share_errs_on
     assert rows == [("fp32", "w1"), ("fp32", "w2"), ("fp32", "w3"), ("int8", "w1"), ("int8", "w3")]
     (error,) = run["diffbench"]["rows"]  # int8 on w2 only: w1 and w3 were the other share's
     assert (error["extra_info"]["variant"], error["extra_info"]["workload"]) == ("int8", "w2")
+    # The device's default variants (no order given): variant-major still, in the order they came.
+    unordered = assemble_run("gtx1650", shards, "fp32", (), ["w1", "w2", "w3"])
+    assert unordered is not None and unordered["benchmarks"] == run["benchmarks"]
     recorded = run["diffbench"]["fleet"]["shards"]
     assert [(s["workloads"], s["workload_share"]) for s in recorded] == [
         (["w1", "w3"], "1/2"),
