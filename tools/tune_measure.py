@@ -111,7 +111,7 @@ class LoadSampler:
 
 def search(command: list[str], output: Path, which: str, env: dict[str, str]) -> dict[str, object]:
     """One search: its output to answer-WHICH.txt, its /usr/bin/time -v to time-WHICH.txt."""
-    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    timer = shutil.which("time")  # GNU time, for -v; without it the search runs untimed by it
     time_file = output / f"time-{which}.txt"
     full = [timer, "-v", "-o", str(time_file), *command] if timer else command
     started_at = datetime.now(UTC)

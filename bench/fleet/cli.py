@@ -204,7 +204,8 @@ def run(args: argparse.Namespace, suite_options: list[str]) -> int:
 
     variants = _variants(suite_options)
     workloads = workload_labels(suite_options)  # a bad workload option: one line, before any task
-    if args.shards.strip().lower() != "auto":  # a count with nothing to split: bad input, said now
+    exact = args.shards.strip().lower() != "auto"
+    if exact:  # a count with nothing to split: bad input, said before connecting
         plan_cells(variants, workloads, parse_shards(args.shards, 1), shard_by, BASELINE)
     storage = check_storage(args.storage)
     ray = connect(args.address)
@@ -228,7 +229,7 @@ def run(args: argparse.Namespace, suite_options: list[str]) -> int:
                     parse_shards(args.shards, len(grouped[profile])),
                     shard_by,
                     BASELINE,
-                    exact=args.shards.strip().lower() != "auto",
+                    exact=exact,
                 ),
                 node_options(suite_options),
                 args.name,

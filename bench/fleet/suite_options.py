@@ -28,9 +28,5 @@ def workload_labels(suite_options: Sequence[str]) -> list[str]:
     BenchError with a one-line message for a bad value."""
     from bench.options import WorkloadOptions
 
-    lookup, _ = suite_lookup(suite_options)
-
-    def every_share(name: str) -> object:  # all the workloads, whatever share the options name
-        return None if name == "--workload-shard" else lookup(name)
-
-    return [w.label for w in WorkloadOptions.parse(every_share, str(lookup("--model"))).workloads]
+    lookup, _ = suite_lookup(suite_options)  # fleet run refuses a --workload-shard of the user's
+    return [w.label for w in WorkloadOptions.parse(lookup, str(lookup("--model"))).workloads]
