@@ -39,7 +39,9 @@ from bench.fleet.cluster import status_lines as cluster_status_lines
 from bench.fleet.errors import FleetError, task_error_reason
 from bench.fleet.fid_cli import add_fid_parser, fid_command
 from bench.fleet.fid_rows import add_sharded_fid, node_options, wants_fid
+from bench.fleet.head_ports import check_free, head_ports
 from bench.fleet.keeper import RowKeeper
+from bench.fleet.log_monitor import relayed_here
 from bench.fleet.ray_import import shim_environment
 from bench.fleet.resources import AUTO, advertise, check_profile, profile_resource, ray_start_command
 from bench.fleet.rows import ShardOutcome, assemble_run, dumps, machine_folder
@@ -135,45 +137,54 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def head(args: argparse.Namespace) -> int:
+    port, client_port = head_ports(args.port, args.client_port)
     command = [
         "ray",
         "start",
         "--head",
-        f"--port={_port(args.port, '--port')}",
-        f"--ray-client-server-port={_port(args.client_port, '--client-port')}",
+        f"--port={port}",
+        f"--ray-client-server-port={client_port}",
         "--num-cpus=0",  # the head schedules; a timing task never lands on it
         "--include-dashboard=false",
     ]
     if args.print:
         print(shlex.join(command))
         return 0
+    check_free(port, "--port")
+    check_free(client_port, "--client-port")
     print(
-        f"[fleet] starting the head: nodes join with diffbench fleet node --address HOST:{args.port}",
+        f"[fleet] starting the head: nodes join with diffbench fleet node --address HOST:{port}",
         flush=True,
     )
-    return _ray(command)
+    # A ray:// driver runs in a process the head's client server starts, with the head's
+    # environment: Ray's log settings must be set here to reach it (cluster.connect sets them for a
+    # driver on a GCS address).
+    return _ray(command, {"RAY_DEDUP_LOGS": "0", "RAY_COLOR_PREFIX": "0"})
 
 
-def _port(text: str, option: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise FleetError(f"{option} {text!r} is not a port number (1 to 65535)")
-    return int(text)
-
-
-def _ray(command: list[str]) -> int:
-    """`command` with this environment's `ray`, amdsmi's stand-in where it is needed (ray_import.py)."""
+def _ray(command: list[str], defaults: dict[str, str] | None = None) -> int:
+    """`command` with this environment's `ray`, amdsmi's stand-in where it is needed (ray_import.py);
+    `defaults`: environment variables set where the user has not set them."""
     command = [str(Path(sys.executable).with_name("ray")), *command[1:]]
-    return subprocess.run(command, env=shim_environment(dict(os.environ)), check=False).returncode
+    environment = {**(defaults or {}), **os.environ}
+    return subprocess.run(command, env=shim_environment(environment), check=False).returncode
 
 
 def node(args: argparse.Namespace) -> int:
     advert = advertise(args.profile)
-    command = ray_start_command(args.address, advert)
+    relayed = relayed_here(args.address)
+    command = ray_start_command(args.address, advert, log_monitor=not relayed)
     if args.print:
         print(shlex.join(command))
         return 0
     check_reachable(args.address)
     print(f"[fleet] joining {args.address} as {advert.profile} ({advert.gpus} GPU)", flush=True)
+    if relayed:
+        print(
+            "[fleet] a node of this cluster already runs on this machine and relays its logs: this one "
+            "starts no log monitor, so each task line reaches the driver once",
+            flush=True,
+        )
     return _ray(command)
 
 

@@ -105,10 +105,13 @@ def advertise(profile: str = AUTO) -> NodeAdvert:
     return NodeAdvert(profile=name, gpus=local_gpu_count(), labels=labels)
 
 
-def ray_start_command(address: str, advert: NodeAdvert) -> list[str]:
-    """The `ray start` that joins `address` as this node (what `fleet node` runs, or prints)."""
+def ray_start_command(address: str, advert: NodeAdvert, *, log_monitor: bool = True) -> list[str]:
+    """The `ray start` that joins `address` as this node (what `fleet node` runs, or prints).
+
+    `log_monitor` False: another node of this cluster already relays this machine's logs
+    (bench/fleet/log_monitor.py), and a second relay would print every line twice."""
     labels = ",".join(f"{key}={value}" for key, value in advert.labels.items())
-    return [
+    command = [
         "ray",
         "start",
         f"--address={address}",
@@ -116,3 +119,4 @@ def ray_start_command(address: str, advert: NodeAdvert) -> list[str]:
         f"--num-gpus={advert.gpus}",
         f"--labels={labels}",
     ]
+    return command if log_monitor else [*command, "--include-log-monitor=false"]

@@ -15,6 +15,8 @@ from helpers.fleet_cli import fleet
 
 from bench.fleet.cluster import by_profile, check_profiles_present, fleet_nodes, host_port
 from bench.fleet.errors import FleetError
+from bench.fleet.head_ports import check_free
+from bench.fleet.log_monitor import relayed_here
 from bench.fleet.ray_import import SHIM, amdsmi_broken, shim_environment
 from bench.fleet.resources import advertise, check_profile, known_profiles, ray_start_command
 from bench.fleet.storage import write_run
@@ -75,6 +77,82 @@ def test_a_bad_head_port_is_one_line(option, value):
     result = fleet("head", option, value, "--print")
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip() == f"error: {option} {value!r} is not a port number (1 to 65535)"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("--client-port", "10011"),
+            "--client-port 10011 is among the ports Ray gives its workers (10002 to 19999)",
+        ),
+        (("--port", "19999"), "--port 19999 is among the ports Ray gives its workers (10002 to 19999)"),
+        (("--port", "7000", "--client-port", "7000"), "--port and --client-port are both 7000"),
+    ],
+)
+def test_a_head_port_ray_would_refuse_is_one_line(args, expected):
+    # Ray itself refuses these with a ValueError traceback, after starting part of the head.
+    result = fleet("head", *args, "--print")
+    assert result.returncode == 2 and result.stdout == ""
+    assert expected in one_error_line(result)
+
+
+def test_a_port_in_use_is_refused_before_ray_starts():
+    with socket.socket() as listener:
+        listener.bind(("", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(FleetError, match=f"--port {port}: the port is in use on this machine"):
+            check_free(port, "--port")
+    check_free(port, "--port")  # closed again: free
+
+
+def test_a_second_node_on_a_machine_starts_no_log_monitor():
+    advert = advertise("gtx1650")
+    assert "--include-log-monitor=false" not in ray_start_command("10.0.0.1:6379", advert)
+    assert ray_start_command("10.0.0.1:6379", advert, log_monitor=False)[-1] == "--include-log-monitor=false"
+
+
+def monitor(gcs: str) -> list[str]:
+    """A Ray log monitor's command line as `ps` shows it."""
+    return [
+        "/venv/bin/python3.11",
+        "-u",
+        "/venv/lib/ray/_private/log_monitor.py",
+        "--logs-dir=/tmp/x",
+        f"--gcs-address={gcs}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("processes", "address", "relayed"),
+    [
+        ([monitor("127.0.0.1:6391")], "localhost:6391", True),  # the head's, on this machine
+        ([monitor("127.0.0.1:6391")], "127.0.0.1:6379", False),  # another cluster on this machine
+        ([monitor("10.9.8.7:6379")], "10.9.8.7:6379", True),  # a remote head's cluster, a node here already
+        ([monitor("10.9.8.7:6379")], "10.9.8.6:6379", False),
+        ([["python", "train.py", "--gcs-address=127.0.0.1:6391"]], "127.0.0.1:6391", False),  # no monitor
+        ([monitor("not an address:x")], "127.0.0.1:6391", False),
+        ([], "127.0.0.1:6391", False),
+    ],
+)
+def test_which_log_monitors_are_this_clusters(processes, address, relayed):
+    assert relayed_here(address, processes) is relayed
+
+
+def test_a_running_log_monitor_is_found_among_this_machines_processes():
+    port = free_port()
+    script = "/opt/ray/_private/log_monitor.py"
+    stand_in = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", script, f"--gcs-address=127.0.0.1:{port}"]
+    )
+    try:
+        assert relayed_here(f"localhost:{port}")
+        assert not relayed_here(f"localhost:{free_port()}")
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    assert not relayed_here(f"localhost:{port}")
 
 
 def test_unknown_profile_names_the_known_ones():
