@@ -28,7 +28,7 @@ from reports import frames, output
 from reports.errors import ReportError
 from reports.loader import load
 from reports.plots import finite, new_figure, to_png
-from reports.recommend import measured_on_profile, non_negative, recommend
+from reports.recommend import measured_on_profile, non_negative, recommend, unit_interval
 
 PROMPTS = 100
 BY = ("profile", "machine")
@@ -39,8 +39,11 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("vram_mib", "peak VRAM (MiB)"),
     ("fid", "FID"),
     ("psnr_vs_baseline", "PSNR vs baseline (dB)"),
+    ("ssim_vs_baseline", "SSIM vs baseline"),
     ("prompts_s", f"time for {PROMPTS} prompts (s)"),
 )
+
+_COLUMN_OF = {title: column for column, title in FIGURES}
 
 
 @dataclass
@@ -76,6 +79,7 @@ def figures(row: pd.Series) -> dict[str, object]:
         "vram_basis": vram_basis if pd.notna(vram) else "",
         "fid": row["fid"],
         "psnr_vs_baseline": row["psnr_vs_baseline"],
+        "ssim_vs_baseline": row.get("ssim_vs_baseline"),
         "prompts_s": PROMPTS * time_s if pd.notna(time_s) else float("nan"),
     }
 
@@ -143,12 +147,17 @@ def table(found: list[Pair], by: str) -> pd.DataFrame:
     return pd.DataFrame(lines, columns=[*columns, "basis"])  # the columns even when no figure was measured
 
 
-def recommendations(df: pd.DataFrame, max_fid_increase: float | None, min_psnr: float | None) -> pd.DataFrame:
+def recommendations(
+    df: pd.DataFrame,
+    max_fid_increase: float | None,
+    min_psnr: float | None,
+    min_ssim: float | None = None,
+) -> pd.DataFrame:
     """The best and runner-up variant per profile (model x workload x machine), every profile in the runs."""
     df = frames.normalised(df)
     lines: list[dict[str, object]] = []
     for profile in sorted({p for p in df.loc[df["model"] != "", "profile"] if p}):
-        for group in recommend(df, profile, max_fid_increase, min_psnr).groups:
+        for group in recommend(df, profile, max_fid_increase, min_psnr, min_ssim).groups:
             best = group.best
             runner = group.ranked[1] if len(group.ranked) > 1 else None
             lines.append(
@@ -174,11 +183,16 @@ def to_markdown(long: pd.DataFrame, recipe: str, by: str, recs: pd.DataFrame) ->
         parts.append(f"\n## {model} · {workload} · {by} {where or '(none)'}\n\n")
         if status != "ok":
             parts.append(f"The recipe's row has status **{status}**.\n\n")
+        columns = group["figure"].map(_COLUMN_OF)
         shown = pd.DataFrame(
             {
                 "figure": group["figure"],
-                f"before ({baseline})": group["before"].map(output.number),
-                f"after ({recipe})": group["after"].map(output.number),
+                f"before ({baseline})": [
+                    output.figure(c, v) for c, v in zip(columns, group["before"], strict=True)
+                ],
+                f"after ({recipe})": [
+                    output.figure(c, v) for c, v in zip(columns, group["after"], strict=True)
+                ],
                 "Δ%": group["delta_pct"].map(output.percent),
                 "basis": group["basis"],
             }
@@ -249,6 +263,12 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
     parser.add_argument("--max-fid-increase", type=non_negative, help="quality bound for the recommendations")
     parser.add_argument("--min-psnr", type=non_negative, help="quality bound for the recommendations, dB")
     parser.add_argument(
+        "--min-ssim",
+        type=unit_interval,
+        metavar="S",
+        help="quality bound for the recommendations, SSIM 0 to 1",
+    )
+    parser.add_argument(
         "--output-dir", type=Path, help="write beforeafter.md and beforeafter.png there (default: print)"
     )
     parser.set_defaults(run=run)
@@ -257,7 +277,9 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 def run(args: argparse.Namespace) -> int:
     df = load(args.paths or None)
     long = table(pairs(df, args.recipe), args.by)
-    text = to_markdown(long, args.recipe, args.by, recommendations(df, args.max_fid_increase, args.min_psnr))
+    text = to_markdown(
+        long, args.recipe, args.by, recommendations(df, args.max_fid_increase, args.min_psnr, args.min_ssim)
+    )
     if args.output_dir is None:
         output.emit(text, None)
         return 0

@@ -115,11 +115,11 @@ def before_after(table: pd.DataFrame) -> list[BeforeAfter]:
             lines = group[group["metric"] == metric].set_index("variant")
             known = lines["before"].dropna()
             shown["figure"].append(titles[metric])
-            shown[before].append(output.number(known.iloc[0]) if len(known) else "")
+            shown[before].append(output.figure(metric, known.iloc[0]) if len(known) else "")
             for variant in variants:
                 cell, change = "", ""
                 if variant in lines.index:
-                    cell = output.number(lines.at[variant, "after"])
+                    cell = output.figure(metric, lines.at[variant, "after"])
                     change = output.percent(lines.at[variant, "delta_pct"])
                 shown[variant].append(f"{cell} ({change})" if cell and change else cell)
         heading = f"{model} · {workload} · {profile or 'no profile'} · {machine} · run {run}"

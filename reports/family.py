@@ -37,6 +37,7 @@ TABLE: tuple[tuple[str, str, str], ...] = (
     ("params", "params (M)", "millions"),
     ("macs_g", "MACs / image (G)", "number"),
     ("psnr_vs_baseline", "PSNR vs baseline (dB)", "number"),
+    ("ssim_vs_baseline", "SSIM vs baseline", "ssim"),
 )
 BARS: tuple[tuple[str, str], ...] = (
     ("latency_median_s", "latency per generation, median (s)"),
@@ -70,6 +71,8 @@ def _cell(value: Any, how: str) -> str:
         return "" if pd.isna(value) else f"{float(value) / 1e6:.3g}"
     if how == "number":
         return output.number(value)
+    if how == "ssim":
+        return output.figure("ssim_vs_baseline", value)
     return "" if pd.isna(value) else str(value)
 
 

@@ -15,6 +15,8 @@ import pandas as pd
 from reports.errors import ReportError
 
 SIGNIFICANT = 4
+# Figures whose interesting part lies beyond 4 significant digits: an SSIM of 0.99993 is not 1.
+FIGURE_DIGITS = {"ssim_vs_baseline": 6}
 
 
 def number(value: Any, digits: int = SIGNIFICANT) -> str:
@@ -28,6 +30,11 @@ def number(value: Any, digits: int = SIGNIFICANT) -> str:
     if isinstance(value, int | float):
         return f"{value:.{digits}g}"
     return str(value)
+
+
+def figure(column: str, value: Any) -> str:
+    """``number`` with the digits the figure in ``column`` needs (FIGURE_DIGITS, else 4)."""
+    return number(value, FIGURE_DIGITS.get(column, SIGNIFICANT))
 
 
 def percent(value: Any) -> str:

@@ -33,7 +33,6 @@ from reports import fits, frames, output
 from reports.errors import ReportError
 
 # SSIM near 1 needs more than the usual 4 digits: 0.99996 is not 1 (identical), nor "1 below 1".
-SSIM_DIGITS = 6
 
 
 @dataclass
@@ -166,7 +165,7 @@ def _judge(
         if pd.isna(ssim):
             return None, "SSIM against the baseline was not measured"
         if ssim < min_ssim:
-            return None, f"SSIM {output.number(ssim, SSIM_DIGITS)} is below {min_ssim:g}"
+            return None, f"SSIM {output.figure('ssim_vs_baseline', ssim)} is below {min_ssim:g}"
     fid_increase = row["fid"] - base["fid"] if pd.notna(row["fid"]) and pd.notna(base["fid"]) else math.nan
     if is_baseline and pd.notna(row["fid"]):
         fid_increase = 0.0
@@ -260,7 +259,7 @@ def _ranked_table(ranked: list[Candidate]) -> str:
                 "fits": c.fits,
                 "peak memory": c.memory,
                 "PSNR (dB)": output.number(c.psnr),
-                "SSIM": output.number(c.ssim, SSIM_DIGITS),
+                "SSIM": output.figure("ssim_vs_baseline", c.ssim),
                 "FID increase": output.number(c.fid_increase),
             }
             for rank, c in enumerate(ranked, start=1)

@@ -27,6 +27,7 @@ FIGURES = (
     ("peak_ram_mib", "peak RAM (MiB)"),
     ("peak_vram_mib", "peak VRAM (MiB)"),
     ("psnr_vs_baseline", "PSNR vs baseline (dB)"),
+    ("ssim_vs_baseline", "SSIM vs baseline"),
 )
 
 
@@ -65,7 +66,7 @@ def to_markdown(table: pd.DataFrame) -> str:
     cells = table.drop(columns=["_pixels", "_run_order"])
     numeric = [name for name, _ in FIGURES if name in cells.columns]
     for name in numeric:
-        cells[name] = cells[name].map(output.number)
+        cells[name] = cells[name].map(lambda value, column=name: output.figure(column, value))
     if "prompt" in cells.columns:
         cells["prompt"] = cells["prompt"].map(
             lambda text: text if len(str(text)) <= 40 else f"{text[:37]}..."

@@ -1,5 +1,6 @@
-"""`ssim_vs_baseline` in table, delta, recommend (`--min-ssim`) and the HTML report, and runs
-saved before the field existed still report."""
+"""`ssim_vs_baseline` in table, delta, recommend (`--min-ssim`), beforeafter, family, sweep and the
+HTML report, with the digits an SSIM near 1 needs, and runs saved before the field existed still
+report."""
 
 from __future__ import annotations
 
@@ -83,6 +84,54 @@ def test_recommend_keeps_the_digits_of_an_ssim_near_one(tmp_path: Path) -> None:
     text = call("recommend", tmp_path / "near", "--profile", "cpu", "--min-ssim", "0.9999").stdout
     (ranked,) = [" ".join(line.split()) for line in text.splitlines() if "| fp16" in line]
     assert "| 45 | 0.99996 |" in ranked  # PSNR (dB), then SSIM
+
+
+def test_every_report_keeps_the_digits_of_an_ssim_near_one(tmp_path: Path) -> None:
+    """Four significant digits printed 0.99996 as 1 in delta: an image that drifted, shown as identical."""
+    rows = []
+    for steps in (4, 8):  # two workloads: sweep needs an axis that varies
+        detail = {
+            "width": 64,
+            "height": 64,
+            "steps": steps,
+            "guidance": 7.5,
+            "batch": 1,
+            "scheduler": "euler",
+        }
+        workload = f"64x64/{steps}steps/cfg7.5/b1/euler"
+        same = {"family": "stable-diffusion", "workload": workload, "workload_detail": detail}
+        rows += [row("fp32", 1.0, **same), row("fp16", 0.5, ssim_vs_baseline=0.99996, **same)]
+    write_run(tmp_path / "near" / "0001_near.json", rows)
+    near = tmp_path / "near"
+
+    def ssim_lines(text: str) -> list[str]:
+        return [" ".join(line.split()) for line in text.splitlines() if "SSIM" in line or "| fp16" in line]
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for command in (
+        ["delta"],
+        ["beforeafter", "--recipe", "fp16"],
+        ["family", "--output-dir", out],
+        ["sweep"],
+    ):
+        result = call(*command, near)
+        assert result.returncode == 0, (command, result.stderr)
+        text = (out / "family.md").read_text() if command[0] == "family" else result.stdout
+        shown = ssim_lines(text)
+        assert any("0.99996" in line for line in shown), (command, result.stdout)
+        assert not any(cell.strip() == "1" for line in shown for cell in line.split("|")), (command, shown)
+
+
+def test_beforeafter_has_an_ssim_line_and_a_min_ssim_bound(store: Path) -> None:
+    text = call("beforeafter", "--recipe", "int8", store).stdout
+    (line,) = [" ".join(line.split()) for line in text.splitlines() if "SSIM vs baseline" in line]
+    assert "| 0.842 |" in line
+    bound = call("beforeafter", "--recipe", "int8", "--min-ssim", "0.9", store).stdout
+    recommendation = " ".join(bound.split("## Recommendation per profile")[1].split())
+    assert "| cpu | tiny-sd |" in recommendation and "| bf16 |" in recommendation  # int8 is below 0.9
+    line = one_error_line(call("beforeafter", "--recipe", "int8", "--min-ssim", "2", store))
+    assert "--min-ssim" in line and "'2' must be a number from 0 to 1" in line
 
 
 @pytest.mark.parametrize(
