@@ -30,6 +30,8 @@ from reports.remote import RemoteFile, find_remote, is_url
 
 SUPPORTED_SCHEMA = SCHEMA  # the one version this reader knows (reports/record.py)
 DEFAULT_PATH = Path(".benchmarks")
+# The "format" of a `diffbench tune` answer (reports/tune.py), found beside a tune's runs.
+TUNE_FORMAT = "diffbench-tune"
 HINT = "run `pytest bench/ --benchmark-save=NAME` first"
 
 PathLike = str | os.PathLike[str]
@@ -184,6 +186,12 @@ def _read_run(path: RunFile) -> dict[str, Any]:
 def _check_run(doc: Any) -> None:
     if not isinstance(doc, dict):
         raise _Skip(f"not a pytest-benchmark run (the top level is a JSON {_json_type(doc)}, not an object)")
+    if doc.get("format") == TUNE_FORMAT:
+        # A tune output folder holds its answer beside its runs: say where each is read.
+        raise _Skip(
+            "a `diffbench tune` answer, not a run: its runs are in the runs/ folder beside it, and "
+            "`diffbench report tune` reads the answer"
+        )
     if not isinstance(doc.get("benchmarks"), list):
         raise _Skip('not a pytest-benchmark run (no "benchmarks" list)')
     if not isinstance(doc.get("machine_info"), dict):

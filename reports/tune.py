@@ -24,10 +24,11 @@ import pandas as pd
 
 from reports import output
 from reports.errors import ReportError
+from reports.loader import TUNE_FORMAT
 from reports.plots import finite, new_figure, to_png
 
 FILE_NAME = "tune.json"
-FORMAT = "diffbench-tune"
+FORMAT = TUNE_FORMAT
 VERSION = 1
 FIGURES = (
     "speedup",

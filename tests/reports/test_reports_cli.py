@@ -195,6 +195,17 @@ def test_only_bad_files_gives_warnings_then_one_error(tmp_path: Path) -> None:
     assert error.startswith("error: no readable run files")
 
 
+def test_a_tune_answer_beside_its_runs_is_skipped_with_where_to_read_it(tmp_path: Path) -> None:
+    (tmp_path / "tune.json").write_text(json.dumps({"format": "diffbench-tune", "version": 1}))
+    result = call("table", tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    warning, _ = result.stderr.splitlines()
+    assert warning == (
+        f"warning: skipped {tmp_path / 'tune.json'}: a `diffbench tune` answer, not a run: its runs are in "
+        "the runs/ folder beside it, and `diffbench report tune` reads the answer"
+    )
+
+
 def test_help_lists_the_table_command() -> None:
     result = run_cli("--help")
     assert result.returncode == 0
