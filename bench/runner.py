@@ -5,7 +5,9 @@ The Suite measures; this decides, in one place, what happens when it cannot:
 - out of memory -> the variant released, then with `--offload auto` retried with CPU offload
   (bench/profiles/offload.py), else (or when no offload mode fits) an `oom` row, skipped;
 - past `--timeout` (bench/time_limit.py) -> the variant released, a `timeout` row, skipped;
-- any other error -> an `error` row with the error's first line, the error raised again;
+- any other error -> an `error` row with the error's first line, the error raised again; an
+  error after the timed rounds (FID, a collector) makes the timed row itself say `error`, its
+  rounds kept, since pytest-benchmark saves them anyway;
 - NaN or inf pixels -> the timed row says `nan`, the test fails.
 
 It knows nothing of pytest: it returns an Outcome, which bench/test_generation.py turns into
@@ -58,9 +60,21 @@ def run_case(suite: Suite, case: Case, benchmark: Any, name: str, fullname: str)
     outcome = _outcome(suite, case, benchmark, info)
     if outcome.timed:
         benchmark.extra_info.update(info)
+    elif _rounds_kept(benchmark):
+        # Timed, then failed (FID or a collector after the rounds): pytest-benchmark saves this
+        # test's rounds anyway, so the failure goes in that row; a failure row beside it made two
+        # rows of one variant, one "ok", which the reports then recommended and gated on.
+        info.update(status=outcome.status, reason=outcome.reason)
+        benchmark.extra_info.update(info)
     else:
         suite.record_failure(name, fullname, info, outcome.status, outcome.reason)
     return outcome
+
+
+def _rounds_kept(benchmark: Any) -> bool:
+    """Whether pytest-benchmark will save this test's rounds: it made statistics for it, and the
+    timed function itself did not raise (pytest-benchmark drops those)."""
+    return getattr(benchmark, "stats", None) is not None and not getattr(benchmark, "has_error", False)
 
 
 def _outcome(suite: Suite, case: Case, benchmark: Any, info: dict[str, Any]) -> Outcome:

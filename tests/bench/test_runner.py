@@ -16,6 +16,7 @@ import pytest
 import torch
 from helpers.suite_inprocess import tiny_suite_config
 
+from bench.errors import BenchError
 from bench.profiles.offload import OffloadFailed
 from bench.runner import Outcome, run_case
 from bench.source_model import SourceModel
@@ -181,6 +182,33 @@ def test_any_other_error_is_an_error_row_with_its_first_line_and_is_raised_again
     outcome, _ = _run(suite)
     assert (outcome.status, outcome.reason, outcome.action) == ("error", "RuntimeError: boom", "raise")
     assert outcome.error is error
+    assert _failure_row(suite)["reason"] == "RuntimeError: boom"
+
+
+def test_an_error_after_the_timed_rounds_is_the_timed_rows_status_not_a_second_row(tmp_path):
+    """pytest-benchmark saves a test's rounds when the error came after them (its stats exist, the
+    timed function did not raise): one row per variant, saying error, keeping its latency."""
+
+    def timed_then_fails(info: dict[str, Any]) -> None:
+        info.update(status="ok", reason="", step_median_ms=12.5)
+        benchmark.stats = object()  # what pytest-benchmark's pedantic() leaves: rounds kept
+        raise BenchError("statistics need at least 2 images, got 1")
+
+    suite = ScriptedSuite(tmp_path, timed_then_fails)
+    (case,) = suite.cases()
+    benchmark = Benchmark()
+    outcome = run_case(suite, case, benchmark, "test_generation[fp32-x]", "bench/test_generation.py::x")
+    assert (outcome.status, outcome.action) == ("error", "raise")
+    assert suite.failure_rows == []
+    assert benchmark.extra_info["status"] == "error" and benchmark.extra_info["step_median_ms"] == 12.5
+    assert benchmark.extra_info["reason"] == "BenchError: statistics need at least 2 images, got 1"
+
+    # The timed function itself raised: pytest-benchmark drops the rounds, so a failure row it is.
+    suite = ScriptedSuite(tmp_path, _raises(RuntimeError("boom")))
+    (case,) = suite.cases()
+    dropped = Benchmark()
+    dropped.stats, dropped.has_error = object(), True
+    run_case(suite, case, dropped, "test_generation[fp32-x]", "bench/test_generation.py::x")
     assert _failure_row(suite)["reason"] == "RuntimeError: boom"
 
 
