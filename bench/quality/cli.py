@@ -27,30 +27,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-pickle", action="store_true", help="allow an unpinned Inception file")
     args = parser.parse_args(argv)
     try:
-        check_dims(args.dims)
-        first, second = reference_images(args.first), reference_images(args.second)
-        extractor = InceptionFeatures(args.dims, args.inception, allow_pickle=args.allow_pickle)
-        started = time.perf_counter()
-        features = [
-            extractor(images, f"features {name}")
-            for images, name in ((first, args.first), (second, args.second))
-        ]
-        seconds = time.perf_counter() - started
+        _compare(args.first, args.second, args.dims, args.inception, args.allow_pickle)
     except BenchError as error:
+        # Every BenchError names its bad input (a folder, a file, --dims): one line, no traceback.
         print(f"error: {error}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _compare(first_set: str, second_set: str, dims: int, inception: str | None, allow_pickle: bool) -> None:
+    check_dims(dims, "--dims")
+    first, second = reference_images(first_set), reference_images(second_set)
+    extractor = InceptionFeatures(dims, inception, allow_pickle=allow_pickle)
+    started = time.perf_counter()
+    features = [
+        extractor(images, f"features {name}") for images, name in ((first, first_set), (second, second_set))
+    ]
+    seconds = time.perf_counter() - started
     a, b = (stats_from_features(f, extractor.extractor_id) for f in features)
     fid = frechet_distance(a.mean, a.cov, b.mean, b.cov)
     kid, kid_std = kernel_inception_distance(features[0], features[1])
     images = a.count + b.count
     spread = "(no spread: see the note)" if kid_std is None else f"+- {kid_std:.5f}"
-    print(f"fid {fid:.3f}  kid {kid:.5f} {spread}  dims {args.dims}  n {a.count} vs {b.count}")
+    print(f"fid {fid:.3f}  kid {kid:.5f} {spread}  dims {dims}  n {a.count} vs {b.count}")
     print(f"features: {seconds:.1f} s for {images} images = {seconds / images * 1e3:.1f} ms/image")
-    notes = {rank_warning(a.count, args.dims), rank_warning(b.count, args.dims)}
+    # This command's feature-size option is --dims, and its sets are whole folders (no sample count).
+    notes = {rank_warning(a.count, dims, "--dims", ""), rank_warning(b.count, dims, "--dims", "")}
     notes.add(kid_std_note(a.count, b.count))
     for note in notes - {None}:
         print(f"note: {note}")
-    return 0
 
 
 if __name__ == "__main__":

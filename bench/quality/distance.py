@@ -59,11 +59,11 @@ def kernel_inception_distance(
     subset_size: int = KID_SUBSET_SIZE,
     seed: int = 0,
 ) -> tuple[float, float | None]:
-    """(mean, standard deviation) of the unbiased MMD^2 over `subsets` random subsets.
+    """(mean, standard deviation) of the unbiased MMD^2 over `subsets` random subsets of
+    min(subset_size, len(features1), len(features2)) samples drawn from each set.
 
-    The standard deviation is None when both sets are no larger than a subset: every subset is
-    then the whole set on both sides, so the spread would be 0 by construction, not a measurement
-    (see `kid_std_note`)."""
+    The standard deviation is None only when every subset is the whole of both sets (see
+    `kid_subsets_are_whole_sets`): the spread would then be 0 by construction, not a measurement."""
     size = min(subset_size, len(features1), len(features2))
     if size < 2:
         raise BenchError(
@@ -77,28 +77,43 @@ def kernel_inception_distance(
         )
         for _ in range(subsets)
     ]
-    whole_sets = size >= len(features1) and size >= len(features2)
+    whole_sets = kid_subsets_are_whole_sets(len(features1), len(features2), subset_size)
     return float(np.mean(values)), None if whole_sets else float(np.std(values))
 
 
+def kid_subsets_are_whole_sets(count1: int, count2: int, subset_size: int = KID_SUBSET_SIZE) -> bool:
+    """Whether every KID subset is the whole of both sets: a subset has min(subset_size, count1,
+    count2) samples, so that is so only for two equal sets no larger than a subset. When only the
+    smaller set is taken whole, the larger one is still resampled and the spread is measured."""
+    return count1 == count2 <= subset_size
+
+
 def kid_std_note(count1: int, count2: int, subset_size: int = KID_SUBSET_SIZE) -> str | None:
-    """Why kid_std is null, or None when it was measured."""
-    if count1 > subset_size or count2 > subset_size:
+    """Why kid_std is null, or None when it was measured (the same rule as the KID itself)."""
+    if not kid_subsets_are_whole_sets(count1, count2, subset_size):
         return None
     return (
-        f"kid_std is null: with {count1} and {count2} samples (at most the KID subset size {subset_size}) "
-        "every subset is the whole set, so the spread over subsets would be 0 by construction"
+        f"kid_std is null: both sets have {count1} samples (at most the KID subset size {subset_size}), "
+        "so every subset is the whole of both sets and the spread over subsets would be 0 by construction"
     )
 
 
-def rank_warning(count: int, dims: int) -> str | None:
-    """None when `count` samples give a full-rank dims x dims covariance; otherwise what to do."""
+def rank_warning(
+    count: int, dims: int, dims_option: str = "--fid-dims", samples_option: str = "--fid-samples"
+) -> str | None:
+    """None when `count` samples give a full-rank dims x dims covariance; otherwise what to do.
+
+    The options are the calling command's: the suite's by default; `python -m bench.quality`
+    has `--dims` and no sample count (its sets are whole folders), so it passes "" for
+    `samples_option` and the hint asks for more images."""
     if count > dims:
         return None
+    full_rank = dims + 1
+    more = f"{samples_option} {full_rank} or more" if samples_option else f"at least {full_rank} images"
     smaller = [d for d in (64, 192, 768, 2048) if d < count]
-    hint = f"use --fid-dims {smaller[-1]}" if smaller else "use more samples"
+    # A smaller feature size is the cheap fix; more samples is the only one when none is smaller.
+    hint = f"use {dims_option} {smaller[-1]} or {more}" if smaller else f"use {more}"
     return (
         f"{count} samples give a rank-deficient covariance for {dims}-d features (full rank needs at "
-        f"least {dims + 1}): the FID is biased and not comparable with published figures; {hint} "
-        f"or --fid-samples {dims + 1} or more"
+        f"least {full_rank}): the FID is biased and not comparable with published figures; {hint}"
     )

@@ -85,9 +85,10 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def check_dims(dims: int) -> int:
+def check_dims(dims: int, option: str = "--fid-dims") -> int:
+    """`option`: what the calling command calls the feature size (the suite's name by default)."""
     if dims not in _BLOCKS:
-        raise BenchError(f"--fid-dims {dims!r} is not available; accepted: {', '.join(map(str, DIMS))}")
+        raise BenchError(f"{option} {dims!r} is not available; accepted: {', '.join(map(str, DIMS))}")
     return dims
 
 

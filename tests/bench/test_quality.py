@@ -97,6 +97,22 @@ def test_kid_std_is_measured_only_where_subsets_differ():
     assert kid_std_note(40, 40, subset_size=20) is None
 
 
+@pytest.mark.parametrize(
+    ("count1", "count2", "subset_size"),
+    [(20, 217, 1000), (217, 20, 1000), (30, 30, 1000), (30, 30, 20), (30, 31, 31), (25, 25, 25)],
+)
+def test_kid_std_note_appears_exactly_when_kid_std_is_null(count1, count2, subset_size):
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(count1, 4)), rng.normal(0.3, 1.0, size=(count2, 4))
+    _, std = kernel_inception_distance(x, y, subsets=5, subset_size=subset_size)
+    assert (std is None) == (kid_std_note(count1, count2, subset_size) is not None)
+    # The review's case: 20 samples against 217 (ihc-heldout). The 20 are taken whole, the 217
+    # are resampled: the spread is measured, so no note may call it null.
+    if {count1, count2} == {20, 217}:
+        assert std is not None and std > 0
+        assert kid_std_note(count1, count2) is None
+
+
 # -- preprocessing --------------------------------------------------------------------------
 def test_to_uint8_rounds_like_saving_a_png_and_refuses_nan():
     images = np.array([[[[0.0, 0.5, 1.0]]]], dtype=np.float32)

@@ -77,7 +77,7 @@ def _options(**given):
         ({"quality": "psnr"}, "--quality 'psnr' is unknown; accepted: fid"),
         ({"fid_dims": "100"}, "--fid-dims 100 is not available; accepted: 64, 192, 768, 2048"),
         ({"fid_dims": "big"}, "--fid-dims 'big' is not a number"),
-        ({"fid_samples": "1"}, "FID needs at least 2 samples"),
+        ({"fid_samples": "1"}, "--fid-samples 1 must be at least 2"),
         ({"fid_samples": "x"}, "--fid-samples 'x' is not an integer"),
     ],
 )
