@@ -81,6 +81,7 @@ def list_profiles(args: argparse.Namespace) -> None:
     print(_table([_row(p) for p in profiles.values()]))
     print()
     print("fp16/bf16 are matrix rates with fp32 accumulation (what PyTorch uses); eff = efficiency factor")
+    print("- = not known (bf16 TF: supported, rate unknown); no = not supported")
     for profile in profiles.values():
         for issue in profile.known_issues:
             print(f"known issue, {profile.name}: {issue}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,15 +38,31 @@ def no_gpu_driver() -> bool:
     return not any(Path(node).exists() for node in _GPU_DRIVER_NODES)
 
 
-def cpu_name() -> str:
+# Flags with which PyTorch's CPU kernels run bf16 natively: optimize.cpu_features.NATIVE_FLAGS's
+# bf16 entry, written out because that module imports torch and the profile table is listed
+# without it (a test keeps the two equal).
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def _cpuinfo_value(*keys: str) -> str | None:
+    """The value of the first /proc/cpuinfo line starting with one of `keys`; None where unreadable."""
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
-                if line.startswith("model name"):
+                if line.startswith(keys):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_name() -> str:
+    return _cpuinfo_value("model name") or platform.processor() or platform.machine()
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's flags (x86 `flags`, aarch64 `Features`), as optimize.cpu_features.host_flags reads them."""
+    return frozenset((_cpuinfo_value("flags", "Features") or "").split())
 
 
 def describe_cpu() -> DeviceDescription:
@@ -85,8 +102,12 @@ def detect_class(device: DeviceDescription) -> str:
     return "host"
 
 
-def cpu_profile(device: DeviceDescription) -> Profile:
-    """The CPU as a profile: its RAM is the memory budget; no datasheet rates (its latency is measured)."""
+def cpu_profile(device: DeviceDescription, flags: Iterable[str] | None = None) -> Profile:
+    """The CPU as a profile: its RAM is the memory budget; no datasheet rates (its latency is measured).
+
+    `flags`: the CPU's (default: this machine's). With native bf16 the profile says bf16 is
+    supported at an unknown rate (NaN, as `host_profile` does); no rate means no projection either way."""
+    native_bf16 = not set(cpu_flags() if flags is None else flags).isdisjoint(CPU_BF16_FLAGS)
     return Profile(
         name="cpu",
         description=device.name if device.kind == "cpu" else "the host CPU",
@@ -95,7 +116,7 @@ def cpu_profile(device: DeviceDescription) -> Profile:
         bandwidth_gbs=None,
         fp32_tflops=None,
         fp16_tflops=None,
-        bf16_tflops=None,
+        bf16_tflops=float("nan") if native_bf16 else None,
         int8_tops=None,
         tensor_cores=False,
         compute_capability=None,

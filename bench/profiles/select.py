@@ -111,7 +111,8 @@ def resolve_profile(name: str, host: DeviceDescription, profiles: dict[str, Prof
     if key == "host" and host.kind == "cpu":
         return profiles["cpu"]
     if key not in profiles:
-        known = ", ".join([AUTO, *profiles])
+        # `host` is accepted on every machine (on a CPU-only one it is `cpu`), so it is listed too.
+        known = ", ".join(dict.fromkeys([AUTO, *profiles, "host"]))
         raise ProfileError(
             f"--profile {name!r} is unknown; known profiles: {known} (or add one with --profile-file)"
         )
