@@ -121,7 +121,8 @@ class Check:
 
 @dataclass(frozen=True)
 class NotCompared:
-    """A figure of a matched row the gate could not compare, and why (energy without a counter)."""
+    """A figure of a matched row the gate could not compare, and why (energy without a counter, a
+    latency without timed rounds)."""
 
     key: tuple[str, ...]
     figure: str
@@ -226,6 +227,9 @@ def gate(
                 not_compared.append(energy)
             else:
                 checks.append(energy)
+        untimed = _untimed(key, b.loc[key], c.loc[key]) if limits.latency is not None else None
+        if untimed is not None:
+            not_compared.append(untimed)
         side = _contended(b.loc[key], c.loc[key])
         checks.extend(
             replace(check, contended=side) if check.figure in TIMED else check
@@ -350,6 +354,19 @@ def _energy(key: tuple[str, ...], b: pd.Series, c: pd.Series, limit: float) -> C
     return _relative(key, "energy_j", b, c, limit, regressed=regressed, note=f"counters {counters[0]}")
 
 
+def _untimed(key: tuple[str, ...], b: pd.Series, c: pd.Series) -> NotCompared | None:
+    """An ok row without a median latency (a damaged or hand-edited entry with no stats) is listed
+    as not compared: a missing figure is never a pass."""
+    if b["status"] != "ok" or c["status"] != "ok":
+        return None
+    missing = [side for side, row in (("baseline", b), ("candidate", c)) if pd.isna(row["latency_median_s"])]
+    if not missing:
+        return None
+    return NotCompared(
+        key, "latency_median_s", f"no timed rounds in the {' and the '.join(missing)} (no stats)"
+    )
+
+
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
@@ -426,11 +443,15 @@ def to_markdown(result: GateResult, baseline: str, candidate: str, limits: Thres
             parts.extend(f"- {_key_text(key)}\n" for key in keys)
     if result.not_compared:
         # One line per reason: on a machine without counters every row says the same.
-        by_reason: dict[str, list[tuple[str, ...]]] = {}
-        for item in result.not_compared:
-            by_reason.setdefault(item.reason, []).append(item.key)
-        parts.append(f"\n## Energy not compared ({len(result.not_compared)})\n\n")
-        parts.extend(f"- {reason}: {_keys_text(keys)}\n" for reason, keys in by_reason.items())
+        for figure, title in (("latency_median_s", "Latency"), ("energy_j", "Energy")):
+            items = [item for item in result.not_compared if item.figure == figure]
+            if not items:
+                continue
+            by_reason: dict[str, list[tuple[str, ...]]] = {}
+            for item in items:
+                by_reason.setdefault(item.reason, []).append(item.key)
+            parts.append(f"\n## {title} not compared ({len(items)})\n\n")
+            parts.extend(f"- {reason}: {_keys_text(keys)}\n" for reason, keys in by_reason.items())
     return "".join(parts)
 
 

@@ -87,6 +87,10 @@ def load(
         file_records, keys, bad = _records(path, doc, columns)
         if bad:
             _warn_bad_values(path, bad)
+        hollow = _hollow_entries(doc)
+        if hollow:
+            named = "; ".join(hollow[:_MAX_NAMED]) + ("; ..." if len(hollow) > _MAX_NAMED else "")
+            _warn(f"{path}: {len(hollow)} benchmark(s) read with figures missing: {named}")
         fresh = [i for i, key in enumerate(keys) if key is None or key not in seen]
         if file_records and not fresh:
             # A copy of a run already read (same machine, datetime and benchmarks), e.g. the same
@@ -227,6 +231,22 @@ def _entries(doc: dict[str, Any]) -> list[_Entry]:
             raise _Skip(f"diffbench.rows[{i}] is a JSON {_json_type(row)}, not an object")
         entries.append(_Entry(row, failure=True))
     return entries
+
+
+def _hollow_entries(doc: dict[str, Any]) -> list[str]:
+    """The timed benchmarks that lack what a row is made of: the table would show them with blank
+    figures (and a gate could not compare them), so the reader is told which and why."""
+    # A plain pytest-benchmark run has no extra_info by nature; a diffbench run's rows all do.
+    ours = "diffbench" in doc or "diffbench" in doc["machine_info"]
+    found: list[str] = []
+    for entry in _entries(doc):
+        if entry.failure:
+            continue  # a failure row has no stats by design
+        if not entry.benchmark.get("stats"):
+            found.append(f'{entry.label} has no "stats" (no timings)')
+        if ours and not entry.benchmark.get("extra_info"):
+            found.append(f'{entry.label} has no "extra_info" (no model, variant or status)')
+    return found
 
 
 def _check_schema(section: Any) -> None:

@@ -370,9 +370,10 @@ FIELDS: tuple[Field, ...] = (
          "kernel inception distance: unbiased MMD² with the kernel (x·y/d + 1)³, mean over 100 subsets"),
     _col("kid_std", float, "", "collector quality_fields", "quality",
          "standard deviation of kid over its subsets",
-         "its standard deviation over the subsets of min(1000, N) samples; null when both sides have at "
-         "most 1000 samples (every subset is then the whole set, so the spread would be 0 by "
-         "construction; `quality_note` says so)"),
+         "its standard deviation over the 100 subsets, each of min(1000, `fid_n`, reference count) samples "
+         "drawn from each side; null only when both sides have the same number of samples, at most 1000 "
+         "(every subset is then the whole of both sets, so the spread would be 0 by construction; "
+         "`quality_note` says so)"),
     _col("is", float, "", "collector quality_fields", "quality",
          "Inception score; NaN: the FID Inception file has no logits",
          "Inception score: always null, because the FID Inception file has no classifier logits"),
