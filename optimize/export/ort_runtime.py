@@ -111,6 +111,11 @@ def session_plan(
     options = ort.SessionOptions()
     options.graph_optimization_level = _level(opt_level)
     options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
+    # ORT's idle pool threads spin for work by default, burning the cores after Run returns: in an
+    # interleaved run whatever variant went next on a 2-core VM took 2.2x as long
+    # (docs/results/2026-12-05-ort-spinning.md). Blocking threads keep a variant's cost its own.
+    for pool in ("intra_op", "inter_op"):
+        options.add_session_config_entry(f"session.{pool}.allow_spinning", "0")
     if optimized_path is not None and not writes_optimized_graph(provider):
         raise PassError(
             f"{provider} compiles the graph into nodes ONNX Runtime cannot save; "

@@ -199,6 +199,17 @@ def test_tensorrt_provider_session_falls_back_to_cuda_then_cpu_and_saves_no_grap
     assert session_plan(CPU, PROVIDERS["cpu"]).providers == ["CPUExecutionProvider"]
 
 
+def test_ort_pool_threads_block_instead_of_spinning_after_a_run():
+    """Spinning threads kept the cores busy after Run returned and slowed the next variant timed
+    (docs/results/2026-12-05-ort-spinning.md): every session the harness makes turns it off."""
+    from optimize.export.ort_runtime import session_plan
+
+    for device, provider in ((CPU, PROVIDERS["cpu"]), (torch.device("cuda", 0), PROVIDERS["cuda"])):
+        options = session_plan(device, provider).options
+        for pool in ("intra_op", "inter_op"):
+            assert options.get_session_config_entry(f"session.{pool}.allow_spinning") == "0"
+
+
 # --- TensorRT engines: shapes in the profile, dtypes from the engine --------------------------------
 
 
