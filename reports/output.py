@@ -91,9 +91,14 @@ def _umask() -> int:
 
 
 def existing_folder(folder: Path, option: str = "--output-dir") -> Path:
-    """`folder`, or the one-line error a report command gives for a folder that isn't there."""
-    if not folder.is_dir():
-        raise ReportError(f"{option} {folder} is not an existing folder; create it first")
+    """`folder`, made (with its parents) when it isn't there yet; the one-line error a report
+    command gives when it is a file or cannot be made. Checked before any run is read."""
+    if folder.exists() and not folder.is_dir():
+        raise ReportError(f"{option} {folder} is not an existing folder (it is a file); give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReportError(f"{option} {folder}: cannot make the folder ({error.strerror or error})") from None
     return folder
 
 

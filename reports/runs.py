@@ -44,7 +44,10 @@ def resolve(spec: str, storages: list[str]) -> RunFile:
     try:
         files = find_run_files(roots)
     except ReportError as error:
-        raise ReportError(f"cannot look up run {spec!r}: {error}") from None
+        # The storage is the usual miss: a run saved with --benchmark-storage is not in .benchmarks.
+        raise ReportError(
+            f"cannot look up run {spec!r}: {error}; or give the folder it was saved in with --storage DIR"
+        ) from None
     exact, numbered, named = _matches(spec, files)
     for found, kind in ((exact, "stem"), (numbered, "number")):
         if len(found) == 1:

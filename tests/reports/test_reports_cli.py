@@ -233,3 +233,32 @@ def test_imports_without_torch_or_the_rest_of_diffbench() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "written"),
+    [
+        (["plots"], "--output-dir", "latency_vs_memory_cpu.png"),
+        (["family"], "--output-dir", "family.md"),
+        (["history"], "--output", "history.html"),
+    ],
+)
+def test_an_output_folder_that_is_not_there_yet_is_made(
+    store: Path, tmp_path: Path, command: list[str], option: str, written: str
+) -> None:
+    folder = tmp_path / "new" / "deeper"
+    result = call(*command, store, option, folder)
+    assert result.returncode == 0, result.stderr
+    assert (folder / written).is_file()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    refused = call(*command, store, option, a_file)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert f"{option} {a_file} is not an existing folder (it is a file)" in refused.stderr
+
+
+def test_a_gate_run_not_found_names_the_storage_option(tmp_path: Path) -> None:
+    result = call("gate", "--baseline", "first", "--candidate", "second", "--storage", tmp_path / "nowhere")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: cannot look up run 'first': ") and line.endswith("with --storage DIR")
