@@ -110,7 +110,7 @@ def tradeoff_plots(df: pd.DataFrame) -> tuple[list[Plot], list[str]]:
             plots += [plot] if plot else []
         else:
             notes.append(f"latency vs FID for {label}: no FID in these runs")
-        measured = [c for c in MEMORY_COLUMNS if c[0] in group and finite(group[c[0]]).notna().any()]
+        measured = [c for c in _memory_columns(group) if c[0] in group and finite(group[c[0]]).notna().any()]
         memory = measured[0] if measured else None
         if memory is None:
             notes.append(f"latency vs peak memory for {label}: no memory figure in these runs")
@@ -119,6 +119,18 @@ def tradeoff_plots(df: pd.DataFrame) -> tuple[list[Plot], list[str]]:
             plot = _drawn(notes, name, _tradeoff, group, memory[0], memory[1], name, label)
             plots += [plot] if plot else []
     return plots, notes
+
+
+def _memory_columns(group: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """The memory figures in the order to try. Rows that ran on a CPU as themselves (not
+    emulating a card) have no device memory but RAM: their measured peak RSS comes before the
+    meta-device estimate, which counts weights and activations only (a third of the RSS of a
+    tiny-sd run)."""
+    on_cpu = group["device"].eq("cpu").all() and not group["emulated"].fillna(False).astype(bool).any()
+    if not on_cpu:
+        return MEMORY_COLUMNS
+    ram = [c for c in MEMORY_COLUMNS if c[0] == "peak_ram_mib"]
+    return (*ram, *[c for c in MEMORY_COLUMNS if c[0] != "peak_ram_mib"])
 
 
 def _drawn(notes: list[str], name: str, draw: Callable[..., T], *args: Any) -> T | None:

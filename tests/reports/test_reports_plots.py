@@ -95,3 +95,22 @@ def test_html_without_matplotlib_still_has_the_tables(store: Path, monkeypatch: 
         page = html_report.report(reports.load(store), [str(store)])
     assert "No plots: plots need matplotlib" in page
     assert "Before / after" in page
+
+
+def test_a_cpu_run_plots_its_measured_ram_not_the_device_estimate(tmp_path: Path, monkeypatch) -> None:
+    """A CPU row's estimate counts weights and activations only; its RSS is what it used."""
+    drawn: dict[str, str] = {}
+
+    def record(group, column, label, *rest):  # stands in for the drawing: which figure it got
+        drawn[rest[0]] = column
+        return None
+
+    monkeypatch.setattr(plots, "_tradeoff", record)
+    for emulated, expected in ((False, "peak_ram_mib"), (True, "est_peak_mem_mib")):
+        rows = [
+            row("fp32", 1.0, peak_ram_mib=550.0, est_peak_mem_mib=140.0, emulated=emulated),
+            row("bf16", 0.6, peak_ram_mib=560.0, est_peak_mem_mib=134.0, emulated=emulated),
+        ]
+        frame = reports.load([write_run(tmp_path / f"{emulated}" / "0001_a.json", rows)])
+        plots.tradeoff_plots(frame)
+        assert drawn["latency_vs_memory_cpu"] == expected  # an emulated card: its device memory
