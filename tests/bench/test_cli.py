@@ -119,7 +119,7 @@ def test_delegating_commands_pass_argv_and_exit_status_through(name, monkeypatch
 def test_run_is_pytest_on_the_bench_package_with_the_same_options(monkeypatch):
     calls: list[list[str]] = []
 
-    def fake_pytest_main(args: list[str]) -> int:
+    def fake_pytest_main(args: list[str], plugins: list[object] | None = None) -> int:
         calls.append(args)
         return 5
 
@@ -132,6 +132,13 @@ def test_run_help_shows_the_suite_options_outside_the_clone(tmp_path):
     result = _console("run", "--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--variants" in result.stdout and "--cache-dir" in result.stdout
+
+
+def test_an_unknown_run_option_names_diffbench_run_not_pytest_main(tmp_path):
+    result = _console("run", "--frobnicate", cwd=tmp_path)
+    assert result.returncode == 4  # pytest's usage error, passed through
+    assert "diffbench run: error: unrecognized arguments: --frobnicate" in result.stderr
+    assert "pytest.main()" not in result.stderr
 
 
 def test_report_runs_python_m_reports_and_passes_its_exit_status(tmp_path):
