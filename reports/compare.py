@@ -95,16 +95,23 @@ def _row_order(cells: pd.DataFrame) -> pd.MultiIndex:
 
 
 def to_markdown(result: Comparison) -> str:
-    parts: list[str] = [
-        f"# Compare by {result.by}\n",
-        "Each cell: the newest run's figure for that variant.\n",
-    ]
+    parts: list[str] = [f"# Compare by {result.by}\n", f"{cell_note(result.by)}\n"]
     for section in result.sections:
         parts.append(f"\n## {section.title}\n\n")
         parts.append(output.markdown(*display(section)))
     if result.unmeasured:
         parts.append(f"\nNot measured in these runs: {'; '.join(result.unmeasured)}.\n")
     return "".join(parts)
+
+
+def cell_note(by: str) -> str:
+    """What a cell is: with a column per run it is that run's own figure."""
+    if by == "run":
+        return (
+            "Each cell: the variant's figure in the run its column names (the newest such run, where "
+            "several machines saved runs under one name)."
+        )
+    return f"Each cell: the newest run's figure for that variant on that {by}."
 
 
 def display(section: Section) -> tuple[pd.DataFrame, list[str]]:

@@ -99,7 +99,7 @@ def _comparison(df: pd.DataFrame) -> list[str]:
         else "run"
     )
     result = compare.compare(df, by)
-    parts = [f"<h2>Compare by {by}</h2>", '<p class="note">Each cell: the newest run\'s figure.</p>']
+    parts = [f"<h2>Compare by {by}</h2>", f'<p class="note">{_e(compare.cell_note(by))}</p>']
     for section in result.sections:
         shown, _ = compare.display(section)
         parts += [f"<h3>{_e(section.title)}</h3>", _table(shown, left=3)]

@@ -89,6 +89,8 @@ def test_compare_by_run_keeps_every_run_in_time_order(two_machines: Path) -> Non
     latency = result.sections[0].values
     # Two runs named 0001_a (one per machine) share a column: --by machine tells them apart.
     assert list(latency.columns) == ["0001_a", "0002_b"]
+    assert "in the run its column names" in compare.to_markdown(result)  # not "the newest run's"
+    assert "on that machine" in compare.to_markdown(compare.compare(reports.load(two_machines), "machine"))
 
 
 def test_compare_markdown_shows_why_a_cell_is_empty(two_machines: Path) -> None:
