@@ -265,7 +265,14 @@ def _ranked_table(ranked: list[Candidate]) -> str:
             for rank, c in enumerate(ranked, start=1)
         ]
     )
-    numbers = ["rank", "latency (s)", "peak memory", "PSNR (dB)", "SSIM", "FID increase"]
+    # A quality figure no candidate has (FID on a run without --quality fid) is a column of blanks.
+    empty = [name for name in ("PSNR (dB)", "SSIM", "FID increase") if (frame[name] == "").all()]
+    frame = frame.drop(columns=empty)
+    numbers = [
+        name
+        for name in ("rank", "latency (s)", "peak memory", "PSNR (dB)", "SSIM", "FID increase")
+        if name in frame
+    ]
     return output.markdown(frame, right=numbers)
 
 

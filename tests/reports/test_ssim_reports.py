@@ -166,3 +166,13 @@ def test_runs_saved_before_ssim_still_report(old_store: Path) -> None:
     assert group.excluded == [("bf16", "SSIM against the baseline was not measured")]
     assert math.isnan(recommend.recommend(frame, "cpu").groups[0].ranked[0].ssim)
     assert "SSIM vs baseline" not in html_report.report(frame, [str(old_store)])
+
+
+def test_recommend_leaves_out_a_quality_column_no_candidate_has(tmp_path: Path) -> None:
+    write_run(tmp_path / "nofid" / "0001_a.json", [row("fp32", 1.0), row("bf16", 0.5, ssim_vs_baseline=0.99)])
+    text = call("recommend", tmp_path / "nofid", "--profile", "cpu").stdout
+    header = " ".join(next(line for line in text.splitlines() if "| variant" in line).split())
+    assert "| PSNR (dB) | SSIM |" in header and "FID increase" not in header
+    write_run(tmp_path / "fid" / "0001_a.json", [row("fp32", 1.0, fid=10.0), row("bf16", 0.5, fid=10.5)])
+    text = call("recommend", tmp_path / "fid", "--profile", "cpu").stdout
+    assert "FID increase" in next(line for line in text.splitlines() if "| variant" in line)
