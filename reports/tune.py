@@ -113,6 +113,9 @@ def candidates_frame(candidates: list[dict[str, Any]]) -> pd.DataFrame:
         {
             **{name: [str(c.get(name) or "") for c in candidates] for name in TEXTS},
             **{name: [_number(c.get(name)) for c in candidates] for name in FIGURES},
+            # True: the peaks are the interleaved set's (every variant resident); files written
+            # before the field have none, which reads as not known.
+            "peak_is_set": [c.get("peak_is_set") is True for c in candidates],
         }
     )
     return frame
@@ -147,7 +150,10 @@ def table(result: TuneResult) -> pd.DataFrame:
             "pairs": frame["paired_rounds"].map(lambda v: "" if math.isnan(v) or v == 0 else f"{v:.0f}"),
             "s / generation": frame["median_s"].map(output.number),
             quality[0]: quality[1],
-            "peak RAM (MiB)": frame["peak_ram_mib"].map(_mib),
+            "peak RAM (MiB)": [
+                f"{_mib(ram)} (set)" if shared and _mib(ram) else _mib(ram)
+                for ram, shared in zip(frame["peak_ram_mib"], frame["peak_is_set"], strict=True)
+            ],
             "peak VRAM (MiB)": frame["peak_vram_mib"].map(_mib),
             "est. (MiB)": frame["estimate_mib"].map(_mib),
             "reason": frame["reason"],
@@ -175,8 +181,16 @@ def to_markdown(result: TuneResult) -> str:
     if doc.get("cpu_flags"):
         context.append(f"CPU flags: {doc['cpu_flags']}")
     shown = table(result)
+    if result.candidates["peak_is_set"].any():
+        context.append(
+            'peak RAM "(set)": measured while every variant of its stage was resident together, so '
+            "it is the whole set's peak, not the candidate's alone (`pytest bench/ --variants ...` "
+            "without --interleave measures one variant's)"
+        )
+    if (shown["peak VRAM (MiB)"] == "").all():
+        shown = shown.drop(columns=["peak VRAM (MiB)"])  # a CPU search: no VRAM to show
     right = ["speed-up", "IQR", "pairs", "s / generation", shown.columns[6], "peak RAM (MiB)"]
-    right += ["peak VRAM (MiB)", "est. (MiB)"]
+    right += [name for name in ("peak VRAM (MiB)", "est. (MiB)") if name in shown]
     return (
         "# diffbench tune: every candidate\n\n"
         + "".join(f"- {line}\n" for line in context)

@@ -326,6 +326,7 @@ def candidate_record(candidate: Candidate) -> dict[str, Any]:
         "fid_increase": last.fid_increase,
         "peak_ram_mib": last.peak_ram_mib,
         "peak_vram_mib": last.peak_vram_mib,
+        "peak_is_set": last.peak_is_set,
         "fits": last.fits,
         "build_s": last.build_s,
         "run": last.run,

@@ -39,6 +39,9 @@ class Measurement:
     baseline_fid: float | None = None
     peak_ram_mib: float | None = None
     peak_vram_mib: float | None = None
+    # The peaks are the interleaved set's, every variant resident together (the row's ram_source
+    # ends in "/set"), not this variant's alone; None where the row does not say.
+    peak_is_set: bool | None = None
     fits: bool | None = None  # the built variant fits the profile (None: no profile fit recorded)
     build_s: float | None = None  # in this run: the load, on a cache hit
     first_build_s: float | None = None  # what the build took when the variant was made

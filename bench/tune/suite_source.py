@@ -29,6 +29,9 @@ from bench.suite_process import STOP_GRACE_S, start_suite, stop_process_group
 from bench.tune.candidates import Measurement
 from bench.tune.errors import BudgetExpired, TuneError
 
+# bench/interleave.py's SET_SUFFIX (a test keeps them equal): that module brings torch with it.
+SET_SUFFIX = "/set"
+
 PROGRESS_PREFIX = "[diffbench] "  # bench/progress.py's lines
 INTERLEAVE_FLAGS = {"resident": "--interleave", "reload": "--interleave-reload"}
 LOG_TAIL_LINES = 3  # of the suite's output, in the error of a run that saved nothing
@@ -281,12 +284,18 @@ def _measurement(
         baseline_fid=base_fid,
         peak_ram_mib=info.get("peak_ram_mib"),
         peak_vram_mib=_peak_vram(info),
+        peak_is_set=_peak_is_set(info),
         fits=_fits(info),
         build_s=info.get("build_s"),
         first_build_s=info.get("first_build_s"),
         cache_hit=info.get("cache_hit"),
         run=str(path),
     )
+
+
+def _peak_is_set(info: Mapping[str, Any]) -> bool | None:
+    source = info.get("ram_source")
+    return source.endswith(SET_SUFFIX) if isinstance(source, str) else None
 
 
 def _peak_vram(info: Mapping[str, Any]) -> float | None:

@@ -189,6 +189,7 @@ def test_reading_a_hand_made_run(tmp_path: Path) -> None:
                 fits_profiles={"gtx1650": False, "rtx3080": True},
                 fits=True,
                 peak_vram_allocated_mib=100.0,
+                ram_source="rss-sampled/set",
             ),
             _row(
                 "ort",
@@ -213,6 +214,8 @@ def test_reading_a_hand_made_run(tmp_path: Path) -> None:
     ort = measured["ort"]
     assert ort.speedups == pytest.approx((0.5, 0.5, 0.5)) and ort.fits is True
     assert ort.peak_vram_mib == 300.0 and ort.build_s == 2.5 and ort.cache_hit is True
+    # A resident interleaved set's rows share one peak (ram_source ends in /set); ort's says nothing.
+    assert int8.peak_is_set is True and ort.peak_is_set is None
     assert measured["nf4"].status == "oom" and measured["nf4"].reason == "out of memory at 3900 MiB"
     assert measured["bnb8"].status == "error" and "no row for bnb8" in measured["bnb8"].reason
     assert measured["fp32"].speedups == (1.0, 1.0, 1.0) and measured["fp32"].baseline_fid == 10.0
@@ -235,3 +238,10 @@ def test_a_run_of_two_workloads_or_a_damaged_file_is_refused(tmp_path: Path) -> 
     run.write_text("{not json")
     with pytest.raises(TuneError, match="cannot be read"):
         read_measurements(run, ["fp32"], "fp32")
+
+
+def test_the_set_suffix_read_is_the_suites() -> None:
+    from bench.interleave import SET_SUFFIX
+    from bench.tune.suite_source import SET_SUFFIX as read_as
+
+    assert read_as == SET_SUFFIX

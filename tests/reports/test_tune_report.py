@@ -200,10 +200,14 @@ def test_missing_or_damaged_tune_json_is_one_line(tmp_path: Path, content: str |
     assert expected in one_error_line(call("tune", tmp_path))
 
 
-def test_output_folder_must_exist(tmp_path: Path) -> None:
+def test_an_output_folder_is_made_and_a_file_is_refused(tmp_path: Path) -> None:
     write(tmp_path, answer())
-    line = one_error_line(call("tune", tmp_path, "--output", tmp_path / "missing"))
-    assert "--output" in line and "missing" in line
+    made = call("tune", tmp_path, "--output", tmp_path / "new" / "out")
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "new" / "out" / "tune.md").is_file()
+    (tmp_path / "a-file").write_text("")
+    line = one_error_line(call("tune", tmp_path, "--output", tmp_path / "a-file"))
+    assert "--output" in line and "a-file" in line and "it is a file" in line
 
 
 def test_command_as_a_user_runs_it(tmp_path: Path) -> None:
@@ -213,3 +217,22 @@ def test_command_as_a_user_runs_it(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "| winner" in result.stdout
     assert "tune" in run_cli("--help").stdout
+
+
+def test_a_peak_measured_with_the_whole_set_resident_says_so_and_a_cpu_search_has_no_vram_column() -> None:
+    doc = answer(
+        candidates=[
+            timed("bf16", "winner", 1.8, 46.0, peak_is_set=True),
+            timed("int8", "slower", 1.1, 40.0, peak_is_set=False),
+            timed("nf4", "slower", 0.9, 38.0),  # written before the field: not known
+        ]
+    )
+    text = tune.to_markdown(tune.TuneResult(Path("tune.json"), doc, tune.candidates_frame(doc["candidates"])))
+    lines = {
+        line.split("|")[2].strip(): " ".join(line.split())
+        for line in text.splitlines()
+        if line.startswith("| ")
+    }
+    assert "| 900 (set) |" in lines["bf16"] and "| 900 |" in lines["int8"] and "| 900 |" in lines["nf4"]
+    assert 'peak RAM "(set)": measured while every variant of its stage was resident together' in text
+    assert "peak VRAM" not in text  # no candidate has one
