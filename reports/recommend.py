@@ -110,9 +110,10 @@ def no_rows_message(profile: str, known: list[str], fitted_only: bool = False) -
     there = ", ".join(known) or "none"
     return (
         f"no rows for profile {profile!r} in these runs (profiles there: {there}{recorded}); "
-        f"make them with `pytest bench/ --profile {profile} --benchmark-save=NAME` (and "
-        "`--profile-file FILE` for a card of your own): without that card the rows are measured on this "
-        "machine and carry the card's memory fit and projected latency (docs/profiles.md)"
+        f"make them with `pytest bench/ --profile {profile} --benchmark-save=NAME` where {profile!r} is "
+        "a built-in profile (`diffbench profiles` lists them), adding `--profile-file FILE` that defines "
+        "it where it is a card of your own: without that card the rows are measured on this machine "
+        "and carry the card's memory fit and projected latency (docs/profiles.md)"
     )
 
 

@@ -111,6 +111,9 @@ def test_recommend_on_a_profile_the_runs_do_not_know_names_the_ones_they_do(cpu_
     line = one_error_line(call("recommend", cpu_run, "--profile", "nocard"))
     assert "no rows for profile 'nocard'" in line
     assert "(profiles there: cpu)" in line  # the profiles rows were run on: the ones it can rank
+    # The run it suggests is one the suite accepts: a name no table knows needs its --profile-file.
+    assert "where 'nocard' is a built-in profile (`diffbench profiles` lists them)" in line
+    assert "adding `--profile-file FILE` that defines it" in line
 
 
 # --- the fits command ---------------------------------------------------------------------------
