@@ -88,11 +88,13 @@ def compare(features: np.ndarray, reference: FeatureStats, label: str, extract_s
     stats = stats_from_features(features, reference.extractor_id)
     fid = frechet_distance(stats.mean, stats.cov, reference.mean, reference.cov)
     kid, kid_std = kernel_inception_distance(features, reference.features)
+    # The reference's remedy is more reference images (or smaller features), not --fid-samples.
+    reference_rank = rank_warning(reference.count, reference.dims, samples_option="")
     notes = [
         note
         for note in (
             rank_warning(stats.count, stats.dims),
-            rank_warning(reference.count, reference.dims),
+            f"the reference set: {reference_rank}" if reference_rank else None,
             kid_std_note(stats.count, reference.count),
         )
         if note

@@ -279,3 +279,14 @@ def test_feature_blocks_reproduce_the_network_and_pytorch_fid_sizes(packaged_fil
     small = inception_module.InceptionFeatures(dims=64)(images, description="")
     assert small.shape == (2, 64) and not np.allclose(small[0], small[1])
     assert small.max() < 100 and small.min() >= 0  # post-ReLU/max-pool means
+
+
+def test_a_small_reference_set_is_named_and_asks_for_images_not_samples():
+    """More --fid-samples cannot fix a reference folder's rank: its note says the reference needs images."""
+    from bench.instruments.fid import compare
+
+    rng = np.random.default_rng(0)
+    reference = stats_from_features(rng.normal(size=(20, 64)), "test")
+    note = compare(rng.normal(size=(100, 64)), reference, "ref").note  # 100 samples: full rank
+    assert note.startswith("the reference set: 20 samples give a rank-deficient covariance for 64-d")
+    assert "use at least 65 images;" in note and "--fid-samples" not in note
