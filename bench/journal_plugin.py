@@ -107,7 +107,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         return
     fixture = getattr(item, "funcargs", {}).get("benchmark")
     stats = getattr(fixture, "stats", None)
-    if stats is not None:
+    # Only what pytest-benchmark will save: it drops a benchmark whose timed function raised
+    # (has_error: an OOM or --timeout mid-rounds), whose failure row the suite records instead.
+    if stats is not None and not getattr(fixture, "has_error", False):
         state.open(item.config).benchmark(stats.as_dict(include_data=state.session.save_data))
         state.benchmarks += 1
     _journal_new_failures(item.config, state)

@@ -9,8 +9,10 @@ machines of different speeds compare by what a variant buys, not by raw seconds.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -114,18 +116,23 @@ def cell_note(by: str) -> str:
     return f"Each cell: the newest run's figure for that variant on that {by}."
 
 
+def _cell(formatter: Callable[[Any], str], value: Any, state: Any) -> str:
+    failed = state if isinstance(state, str) and state not in ("ok", "") else ""
+    if pd.isna(value):
+        return failed
+    return f"{formatter(value)} ({failed})" if failed else formatter(value)
+
+
 def display(section: Section) -> tuple[pd.DataFrame, list[str]]:
     formatter = output.ratio if section.column == "latency_ratio" else output.number
     shown = pd.DataFrame(index=section.values.index)
     for column in section.values.columns:
         values = section.values[column]
         status = section.status[column]
-        # A cell without a figure says why when the row did not run ("oom", "unsupported").
+        # A cell without a figure says why when the row did not run ("oom", "unsupported"); a
+        # figure of a row that failed after its rounds (an error in FID) carries its status too.
         shown[_label(column)] = [
-            formatter(value)
-            if pd.notna(value)
-            else (state if isinstance(state, str) and state != "ok" else "")
-            for value, state in zip(values, status, strict=True)
+            _cell(formatter, value, state) for value, state in zip(values, status, strict=True)
         ]
     shown = shown.reset_index()
     # One model and one workload: say so once in the column, not on every row.

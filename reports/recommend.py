@@ -32,8 +32,6 @@ import pandas as pd
 from reports import fits, frames, output
 from reports.errors import ReportError
 
-# SSIM near 1 needs more than the usual 4 digits: 0.99996 is not 1 (identical), nor "1 below 1".
-
 
 @dataclass
 class Candidate:

@@ -13,6 +13,7 @@ from helpers.fail_after_rounds import MESSAGE
 from helpers.suite_process import ROOT, run_bench
 
 import reports
+from reports import compare
 
 
 def test_a_failure_after_the_rounds_is_the_timed_rows_status(tmp_path: Path) -> None:
@@ -37,3 +38,35 @@ def test_a_failure_after_the_rounds_is_the_timed_rows_status(tmp_path: Path) -> 
     assert bf16["status"] == "error" and bf16["reason"] == f"RuntimeError: {MESSAGE}"
     assert bf16["latency_median_s"] > 0  # its rounds kept
     assert frame[frame["variant"] == "fp32"].iloc[0]["status"] == "ok"
+    # Where its latency is shown, it says the variant failed: a number alone would read as a result.
+    latency_table = compare.to_markdown(compare.compare(frame, "machine")).split("## ")[1]
+    (line,) = [line for line in latency_table.splitlines() if "| bf16" in line]
+    assert "(error)" in line
+
+
+def test_a_failure_inside_the_rounds_is_one_failure_row_and_the_journal_closes(tmp_path: Path) -> None:
+    """pytest-benchmark drops a benchmark whose timed call raised; the journal must not keep it
+    (it did, and its hook raised on the empty statistics), so the run is complete and closed."""
+    from helpers.fail_in_round import MESSAGE as IN_ROUND
+
+    storage = tmp_path / "runs"
+    result = run_bench(
+        "-p",
+        "helpers.fail_in_round",
+        "--variants",
+        "fp32,bf16",
+        "--rounds",
+        "2",
+        "--benchmark-save=inround",
+        f"--benchmark-storage={storage}",
+        f"--cache-dir={tmp_path / 'cache'}",
+        env={"PYTHONPATH": str(ROOT / "tests")},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "1 failed, 1 passed" in result.stdout, output[-3000:]
+    assert "raised an exception during" not in output and "could not be verified" not in output
+    assert list(storage.glob(".journal/*")) == []  # closed: nothing left to recover
+    frame = reports.load([storage])
+    assert sorted(frame["variant"]) == ["bf16", "fp32"]
+    bf16 = frame[frame["variant"] == "bf16"].iloc[0]
+    assert bf16["status"] == "error" and bf16["reason"] == f"RuntimeError: {IN_ROUND}"
