@@ -172,11 +172,12 @@ def _ray(command: list[str], defaults: dict[str, str] | None = None) -> int:
 
 def node(args: argparse.Namespace) -> int:
     advert = advertise(args.profile)
+    if args.print:
+        # The line may be pasted on another machine: what this one runs says nothing about that one.
+        print(shlex.join(ray_start_command(args.address, advert)))
+        return 0
     relayed = relayed_here(args.address)
     command = ray_start_command(args.address, advert, log_monitor=not relayed)
-    if args.print:
-        print(shlex.join(command))
-        return 0
     check_reachable(args.address)
     print(f"[fleet] joining {args.address} as {advert.profile} ({advert.gpus} GPU)", flush=True)
     if relayed:

@@ -13,6 +13,7 @@ import socket
 from bench.fleet.errors import FleetError
 
 RAY_WORKER_PORTS = range(10002, 20000)  # `ray start`'s default --min-worker-port..--max-worker-port
+MIN_CLIENT_PORT = 1024  # Ray refuses a lower --ray-client-server-port (its parameter check)
 
 
 def parse_port(text: str, option: str) -> int:
@@ -25,6 +26,10 @@ def head_ports(port_text: str, client_text: str) -> tuple[int, int]:
     """(GCS port, Ray Client port), each a number outside Ray's worker ports, the two different."""
     port = parse_port(port_text, "--port")
     client = parse_port(client_text, "--client-port")
+    if client < MIN_CLIENT_PORT:
+        raise FleetError(
+            f"--client-port {client}: Ray takes a Ray Client port from {MIN_CLIENT_PORT} to 65535"
+        )
     for option, number in (("--port", port), ("--client-port", client)):
         if number in RAY_WORKER_PORTS:
             raise FleetError(
@@ -44,6 +49,11 @@ def check_free(port: int, option: str) -> None:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("", port))
+        except PermissionError:
+            raise FleetError(
+                f"{option} {port}: this user may not listen on it (ports under 1024 need root); "
+                "give another port"
+            ) from None
         except OSError as error:
             raise FleetError(
                 f"{option} {port}: the port is in use on this machine ({error.strerror or error}); "

@@ -88,6 +88,7 @@ def test_a_bad_head_port_is_one_line(option, value):
         ),
         (("--port", "19999"), "--port 19999 is among the ports Ray gives its workers (10002 to 19999)"),
         (("--port", "7000", "--client-port", "7000"), "--port and --client-port are both 7000"),
+        (("--client-port", "80"), "--client-port 80: Ray takes a Ray Client port from 1024 to 65535"),
     ],
 )
 def test_a_head_port_ray_would_refuse_is_one_line(args, expected):
@@ -149,6 +150,9 @@ def test_a_running_log_monitor_is_found_among_this_machines_processes():
     try:
         assert relayed_here(f"localhost:{port}")
         assert not relayed_here(f"localhost:{free_port()}")
+        # --print's line may be run on another machine: this one's monitor does not shape it.
+        printed = fleet("node", "--address", f"localhost:{port}", "--profile", "gtx1650", "--print")
+        assert printed.returncode == 0 and "--include-log-monitor" not in printed.stdout
     finally:
         stand_in.kill()
         stand_in.wait()
