@@ -275,15 +275,15 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
+    folder = None if args.output_dir is None else output.existing_folder(args.output_dir)  # before reading
     df = load(args.paths or None)
     long = table(pairs(df, args.recipe), args.by)
     text = to_markdown(
         long, args.recipe, args.by, recommendations(df, args.max_fid_increase, args.min_psnr, args.min_ssim)
     )
-    if args.output_dir is None:
+    if folder is None:
         output.emit(text, None)
         return 0
-    folder = output.existing_folder(args.output_dir)
     text += "\n![generation time before and after](beforeafter.png)\n"
     output.write_report(folder, "beforeafter", text, lambda: plot(long, args.recipe, args.by))
     return 0

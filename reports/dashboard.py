@@ -37,7 +37,13 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
             "One self-contained file: no script, nothing fetched."
         ),
     )
-    parser.add_argument("--output", type=Path, required=True, metavar="DIR", help="an existing folder")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the folder for history.html (made if it is not there)",
+    )
     parser.set_defaults(run=run)
 
 

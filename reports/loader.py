@@ -88,9 +88,9 @@ def load(
         if bad:
             _warn_bad_values(path, bad)
         hollow = _hollow_entries(doc)
-        if hollow:
+        if hollow and any(key is None or key not in seen for key in keys):  # a copy is skipped below
             named = "; ".join(hollow[:_MAX_NAMED]) + ("; ..." if len(hollow) > _MAX_NAMED else "")
-            _warn(f"{path}: {len(hollow)} benchmark(s) read with figures missing: {named}")
+            _warn(f"{path}: read with figures missing ({len(hollow)} gap(s)): {named}")
         fresh = [i for i, key in enumerate(keys) if key is None or key not in seen]
         if file_records and not fresh:
             # A copy of a run already read (same machine, datetime and benchmarks), e.g. the same

@@ -139,12 +139,12 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
+    folder = None if args.output_dir is None else output.existing_folder(args.output_dir)  # before reading
     table = sweep_table(load(args.paths or None))
     text = f"# Sweep\n\nSwept axes: {', '.join(swept_axes(table))}.\n\n{to_markdown(table)}"
-    if args.output_dir is None:
+    if folder is None:
         output.emit(text, None)
         return 0
-    folder = output.existing_folder(args.output_dir)
     output.write_report(
         folder, "sweep", text + "\n![latency per swept axis](sweep.png)\n", lambda: sweep_plot(table)
     )

@@ -115,10 +115,14 @@ def candidates_frame(candidates: list[dict[str, Any]]) -> pd.DataFrame:
             **{name: [_number(c.get(name)) for c in candidates] for name in FIGURES},
             # True: the peaks are the interleaved set's (every variant resident); files written
             # before the field have none, which reads as not known.
-            "peak_is_set": [c.get("peak_is_set") is True for c in candidates],
+            "peak_is_set": pd.array([_flag(c.get("peak_is_set")) for c in candidates], dtype="boolean"),
         }
     )
     return frame
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None  # absent (older files) or damaged: not known
 
 
 def _number(value: Any) -> float:
@@ -151,7 +155,7 @@ def table(result: TuneResult) -> pd.DataFrame:
             "s / generation": frame["median_s"].map(output.number),
             quality[0]: quality[1],
             "peak RAM (MiB)": [
-                f"{_mib(ram)} (set)" if shared and _mib(ram) else _mib(ram)
+                f"{_mib(ram)} (set)" if pd.notna(shared) and bool(shared) and _mib(ram) else _mib(ram)
                 for ram, shared in zip(frame["peak_ram_mib"], frame["peak_is_set"], strict=True)
             ],
             "peak VRAM (MiB)": frame["peak_vram_mib"].map(_mib),

@@ -28,7 +28,7 @@ def damaged(path: Path, drop: str, variant: str = "fp32") -> Path:
 def test_an_entry_without_stats_is_named_when_read(tmp_path: Path) -> None:
     path = damaged(write_run(tmp_path / "0001_a.json", [row("fp32", 1.0), row("bf16", 0.5)]), "stats")
     with pytest.warns(
-        ReportWarning, match=r'1 benchmark\(s\) read with figures missing: .*fp32.* has no "stats"'
+        ReportWarning, match=r'read with figures missing \(1 gap\(s\)\): .*fp32.* has no "stats"'
     ):
         frame = reports.load([path])
     assert frame.loc[frame["variant"] == "fp32", "latency_median_s"].isna().all()

@@ -262,3 +262,14 @@ def test_a_gate_run_not_found_names_the_storage_option(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: cannot look up run 'first': ") and line.endswith("with --storage DIR")
+
+
+@pytest.mark.parametrize("command", [["beforeafter", "--recipe", "bf16"], ["sweep"], ["plots"], ["family"]])
+def test_an_output_folder_that_is_a_file_is_refused_before_any_run_is_read(
+    tmp_path: Path, command: list[str]
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    result = call(*command, tmp_path / "no-runs-here", "--output-dir", a_file)
+    assert result.returncode == 2
+    assert "is not an existing folder (it is a file)" in result.stderr  # not "no such file or folder"

@@ -236,3 +236,12 @@ def test_a_peak_measured_with_the_whole_set_resident_says_so_and_a_cpu_search_ha
     assert "| 900 (set) |" in lines["bf16"] and "| 900 |" in lines["int8"] and "| 900 |" in lines["nf4"]
     assert 'peak RAM "(set)": measured while every variant of its stage was resident together' in text
     assert "peak VRAM" not in text  # no candidate has one
+    # The raw table keeps "not known" apart from "not the set's" for a file written before the field.
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                tune.to_csv(tune.TuneResult(Path("t"), doc, tune.candidates_frame(doc["candidates"])))
+            )
+        )
+    )
+    assert [row["peak_is_set"] for row in rows] == ["True", "False", ""]
