@@ -105,12 +105,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     state = item.config.stash.get(_JOURNAL, None)
     if state is None:
         return
+    from bench.runner import rounds_kept  # the suite (torch) is loaded by now: the test ran
+
     fixture = getattr(item, "funcargs", {}).get("benchmark")
-    stats = getattr(fixture, "stats", None)
-    # Only what pytest-benchmark will save: it drops a benchmark whose timed function raised
-    # (has_error: an OOM or --timeout mid-rounds), whose failure row the suite records instead.
-    if stats is not None and not getattr(fixture, "has_error", False):
-        state.open(item.config).benchmark(stats.as_dict(include_data=state.session.save_data))
+    # Only what pytest-benchmark will save: not a benchmark whose timed function raised (an OOM or
+    # --timeout mid-rounds), whose failure row the suite records instead.
+    if fixture is not None and rounds_kept(fixture):
+        state.open(item.config).benchmark(fixture.stats.as_dict(include_data=state.session.save_data))
         state.benchmarks += 1
     _journal_new_failures(item.config, state)
 

@@ -60,7 +60,7 @@ def run_case(suite: Suite, case: Case, benchmark: Any, name: str, fullname: str)
     outcome = _outcome(suite, case, benchmark, info)
     if outcome.timed:
         benchmark.extra_info.update(info)
-    elif _rounds_kept(benchmark):
+    elif rounds_kept(benchmark):
         # Timed, then failed (FID or a collector after the rounds): pytest-benchmark saves this
         # test's rounds anyway, so the failure goes in that row; a failure row beside it made two
         # rows of one variant, one "ok", which the reports then recommended and gated on.
@@ -71,7 +71,7 @@ def run_case(suite: Suite, case: Case, benchmark: Any, name: str, fullname: str)
     return outcome
 
 
-def _rounds_kept(benchmark: Any) -> bool:
+def rounds_kept(benchmark: Any) -> bool:
     """Whether pytest-benchmark will save this test's rounds: it made statistics for it, and the
     timed function itself did not raise (pytest-benchmark drops those)."""
     return getattr(benchmark, "stats", None) is not None and not getattr(benchmark, "has_error", False)

@@ -18,31 +18,14 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterable
-from functools import cache
 
 import torch
 
+from optimize.cpu_flags import BF16_FLAGS, FP16_FLAGS, host_flags
+
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
-# x86 flags first, then aarch64's /proc/cpuinfo "Features" names for the same arithmetic.
-NATIVE_FLAGS: dict[torch.dtype, tuple[str, ...]] = {
-    torch.bfloat16: ("avx512_bf16", "amx_bf16", "bf16"),
-    torch.float16: ("avx512_fp16", "amx_fp16", "asimdhp"),
-}
+NATIVE_FLAGS: dict[torch.dtype, tuple[str, ...]] = {torch.bfloat16: BF16_FLAGS, torch.float16: FP16_FLAGS}
 X86 = ("x86_64", "amd64", "i386", "i686")
-
-
-@cache
-def host_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
-    """Every flag of the first CPU in /proc/cpuinfo (x86 `flags`, aarch64 `Features`); empty
-    where it cannot be read (not Linux), which the decisions below treat as unknown."""
-    try:
-        with open(cpuinfo) as handle:
-            for line in handle:
-                if line.startswith(("flags", "Features")):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
 
 
 def host_arch() -> str:

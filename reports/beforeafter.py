@@ -275,7 +275,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
-    folder = None if args.output_dir is None else output.existing_folder(args.output_dir)  # before reading
+    folder = None if args.output_dir is None else output.output_folder(args.output_dir)  # before reading
     df = load(args.paths or None)
     long = table(pairs(df, args.recipe), args.by)
     text = to_markdown(

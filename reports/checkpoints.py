@@ -217,7 +217,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
-    folder = output.existing_folder(args.output_dir)
+    folder = output.output_folder(args.output_dir)
     table = checkpoint_table(load(args.paths), args.variant)
     text = render_markdown(table)
     print(text, end="")

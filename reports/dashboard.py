@@ -48,7 +48,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
-    folder = output.existing_folder(args.output, "--output")  # before any file is read
+    folder = output.output_folder(args.output, "--output")  # before any file is read
     roots = [str(path) for path in args.paths] or [str(DEFAULT_PATH)]
     # Only the columns the record lacks: a later record with its own commit column wins.
     extra = tuple(column for column in dashboard_data.COMMIT_COLUMNS if column.name not in COLUMNS)

@@ -175,7 +175,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
-    folder = output.existing_folder(args.output_dir)
+    folder = output.output_folder(args.output_dir)
     frame = family_frame(load(args.paths))
     output.write_report(folder, "family", report_markdown(frame), lambda: family_plot(frame))
     return 0

@@ -90,7 +90,7 @@ def _umask() -> int:
     return mask
 
 
-def existing_folder(folder: Path, option: str = "--output-dir") -> Path:
+def output_folder(folder: Path, option: str = "--output-dir") -> Path:
     """`folder`, made (with its parents) when it isn't there yet; the one-line error a report
     command gives when it is a file or cannot be made. Checked before any run is read."""
     if folder.exists() and not folder.is_dir():

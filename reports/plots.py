@@ -255,7 +255,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run(args: argparse.Namespace) -> int:
     new_figure(1, 1)  # fail on a missing matplotlib before reading runs
-    output.existing_folder(args.output_dir)
+    output.output_folder(args.output_dir)
     plots, notes = all_plots(load(args.paths))
     for plot in plots:
         path = args.output_dir / f"{plot.name}.png"

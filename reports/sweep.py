@@ -139,7 +139,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
-    folder = None if args.output_dir is None else output.existing_folder(args.output_dir)  # before reading
+    folder = None if args.output_dir is None else output.output_folder(args.output_dir)  # before reading
     table = sweep_table(load(args.paths or None))
     text = f"# Sweep\n\nSwept axes: {', '.join(swept_axes(table))}.\n\n{to_markdown(table)}"
     if folder is None:

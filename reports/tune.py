@@ -366,7 +366,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 def run(args: argparse.Namespace) -> int:
     # Every check before the first line of output: a bad option prints its one line and nothing else.
-    folder = None if args.output is None else output.existing_folder(args.output, "--output")
+    folder = None if args.output is None else output.output_folder(args.output, "--output")
     result = load(args.path)
     text = to_markdown(result) if args.format == "md" else to_csv(result)
     sys.stdout.write(text)

@@ -204,7 +204,7 @@ def register(commands: argparse._SubParsersAction, parents: list[argparse.Argume
 
 
 def run(args: argparse.Namespace) -> int:
-    folder = output.existing_folder(args.output_dir)
+    folder = output.output_folder(args.output_dir)
     rows = webui_rows(load(args.paths))
     text = table(rows)
     print(text, end="")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from bench.profiles.table import BUILTIN, Profile
+from optimize.cpu_flags import BF16_FLAGS, host_flags
 
 if TYPE_CHECKING:
     import torch
@@ -38,18 +39,16 @@ def no_gpu_driver() -> bool:
     return not any(Path(node).exists() for node in _GPU_DRIVER_NODES)
 
 
-# Flags with which PyTorch's CPU kernels run bf16 natively: optimize.cpu_features.NATIVE_FLAGS's
-# bf16 entry, written out because that module imports torch and the profile table is listed
-# without it (a test keeps the two equal).
-CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+# Flags with which PyTorch's CPU kernels run bf16 natively (optimize.cpu_features.NATIVE_FLAGS).
+CPU_BF16_FLAGS = BF16_FLAGS
 
 
-def _cpuinfo_value(*keys: str) -> str | None:
-    """The value of the first /proc/cpuinfo line starting with one of `keys`; None where unreadable."""
+def _cpuinfo_value(key: str) -> str | None:
+    """The value of the first /proc/cpuinfo line starting with `key`; None where unreadable."""
     try:
         with open("/proc/cpuinfo") as handle:
             for line in handle:
-                if line.startswith(keys):
+                if line.startswith(key):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
@@ -61,8 +60,8 @@ def cpu_name() -> str:
 
 
 def cpu_flags() -> frozenset[str]:
-    """The CPU's flags (x86 `flags`, aarch64 `Features`), as optimize.cpu_features.host_flags reads them."""
-    return frozenset((_cpuinfo_value("flags", "Features") or "").split())
+    """The CPU's flags (x86 `flags`, aarch64 `Features`), read without torch (optimize/cpu_flags.py)."""
+    return host_flags()
 
 
 def describe_cpu() -> DeviceDescription:

@@ -7,6 +7,7 @@ a latency, one `error` row), and `recommend` could recommend the failed variant.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from helpers.fail_after_rounds import MESSAGE
@@ -16,20 +17,19 @@ import reports
 from reports import compare
 
 
-def test_a_failure_after_the_rounds_is_the_timed_rows_status(tmp_path: Path) -> None:
-    storage = tmp_path / "runs"
-    result = run_bench(
-        "-p",
-        "helpers.fail_after_rounds",
-        "--variants",
-        "fp32,bf16",
-        "--rounds",
-        "1",
-        "--benchmark-save=after",
-        f"--benchmark-storage={storage}",
+def run_fp32_bf16_with(plugin: str, rounds: int, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The suite with `plugin` (a module of tests/helpers) loaded, saving into tmp_path/runs."""
+    return run_bench(
+        *("-p", plugin, "--variants", "fp32,bf16", "--rounds", str(rounds), "--benchmark-save=faulty"),
+        f"--benchmark-storage={tmp_path / 'runs'}",
         f"--cache-dir={tmp_path / 'cache'}",
         env={"PYTHONPATH": str(ROOT / "tests")},
     )
+
+
+def test_a_failure_after_the_rounds_is_the_timed_rows_status(tmp_path: Path) -> None:
+    storage = tmp_path / "runs"
+    result = run_fp32_bf16_with("helpers.fail_after_rounds", 1, tmp_path)
     assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
     assert "1 failed, 1 passed" in result.stdout
     frame = reports.load([storage])
@@ -50,18 +50,7 @@ def test_a_failure_inside_the_rounds_is_one_failure_row_and_the_journal_closes(t
     from helpers.fail_in_round import MESSAGE as IN_ROUND
 
     storage = tmp_path / "runs"
-    result = run_bench(
-        "-p",
-        "helpers.fail_in_round",
-        "--variants",
-        "fp32,bf16",
-        "--rounds",
-        "2",
-        "--benchmark-save=inround",
-        f"--benchmark-storage={storage}",
-        f"--cache-dir={tmp_path / 'cache'}",
-        env={"PYTHONPATH": str(ROOT / "tests")},
-    )
+    result = run_fp32_bf16_with("helpers.fail_in_round", 2, tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 1 and "1 failed, 1 passed" in result.stdout, output[-3000:]
     assert "raised an exception during" not in output and "could not be verified" not in output
